@@ -1,0 +1,6 @@
+"""Shared pytest fixtures. Topic-specific fixtures live in tests/fixtures_*.py plugins."""
+
+pytest_plugins = [
+    "tests.fixtures_weights",
+    "tests.fixtures_mirror",
+]
