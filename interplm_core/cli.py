@@ -1,0 +1,148 @@
+"""Command line: `python -m interplm_core <command>` (also the `interplm` console script).
+
+Every command turns an `InterPLMError` into a one-line message on stderr and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, InterPLMError
+from .registry import DEFAULT_MODEL, MODELS
+
+
+def parse_layers(text: str) -> list[int]:
+    """'1-6', '3', '1,3,5' or '1-2,6' -> sorted layer numbers."""
+    layers: set[int] = set()
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                layers.update(range(low, high + 1))
+            else:
+                layers.add(int(part))
+    except ValueError:
+        raise InputError(f"Cannot read layers '{text}': write them like 1-6, 4 or 1,3,5.") from None
+    return sorted(layers)
+
+
+def _cmd_weights_synthetic(args) -> int:
+    from .synthetic import write_synthetic_weights
+
+    out = write_synthetic_weights(Path(args.out), seed=args.seed, model=args.model)
+    print(f"Synthetic weights (seed {args.seed}) written to {out}.")
+    print(f"Use them with: export INTERPLM_WEIGHTS_DIR={out.resolve()}")
+    print("Their features mean nothing biologically: they exist for tests and offline development.")
+    return 0
+
+
+def _cmd_weights_fetch(args) -> int:
+    from .registry import get_model_spec
+    from .weights import fetch_weights
+
+    spec = get_model_spec(args.model)
+    layers = parse_layers(args.layers) if args.layers else list(spec.sae_layers)
+    for layer in layers:
+        spec.check_layer(layer)
+    for wf in fetch_weights(args.model, layers, progress=not args.quiet):
+        print(f"{wf.source:>16}  {wf.path}")
+    return 0
+
+
+def _read_records(args):
+    from .sequences import parse_sequence_input
+
+    if args.sequence is not None:
+        return parse_sequence_input(args.sequence)
+    if args.fasta is not None:
+        path = Path(args.fasta)
+        if not path.is_file():
+            raise InputError(f"FASTA file not found: {path}")
+        return parse_sequence_input(path.read_text(errors="replace"))
+    from .sequences import SequenceRecord
+    from .uniprot import fetch_entry
+
+    entry = fetch_entry(args.uniprot)
+    if entry.redirected_from:
+        print(f"Note: {entry.redirected_from} was merged into {entry.accession}.", file=sys.stderr)
+    return [SequenceRecord(entry.accession, entry.sequence, entry.protein_name or "")]
+
+
+def _cmd_features(args) -> int:
+    from .pipeline import FeaturePipeline
+
+    records = _read_records(args)
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError(f"--out must end in .npz (got {out.name}).")
+    pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
+    results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **{r.record_id: r.activations for r in results})
+    if any(r.synthetic for r in results):
+        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    scale = "normalised" if not args.unnormalized else "raw"
+    for result in results:
+        print(
+            f"\n{result.record_id}  length {result.length}  layer {result.layer}  {scale}  "
+            f"SAE reconstruction: MSE {result.mse:.4g}, variance explained {result.fraction_variance_explained:.1%}"
+        )
+        print(f"{'rank':>4}  {'feature':>7}  {'max':>8}  {'mean':>8}  {'at':>5}  {'residues':>8}")
+        for rank, feat in enumerate(result.top_features(args.top), start=1):
+            residue = result.sequence[feat["argmax_position"] - 1]
+            print(
+                f"{rank:>4}  {feat['feature']:>7}  {feat['max_activation']:>8.3f}  "
+                f"{feat['mean_activation']:>8.4f}  {residue}{feat['argmax_position']:<4}  {feat['active_residues']:>8}"
+            )
+    print(f"\nWrote {len(results)} array(s) of shape [length, {results[0].activations.shape[1]}] to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interplm", description="InterPLM Explorer command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    weights = commands.add_parser("weights", help="find, fetch or generate model weights")
+    weights_commands = weights.add_subparsers(dest="weights_command", required=True)
+    synthetic = weights_commands.add_parser("synthetic", help="write seeded synthetic weights in the real formats")
+    synthetic.add_argument("--out", required=True, help="directory to write")
+    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    synthetic.set_defaults(handler=_cmd_weights_synthetic)
+    fetch = weights_commands.add_parser("fetch", help="download and cache the real weights")
+    fetch.add_argument("--layers", help="SAE layers, e.g. 1-6 (default: all)")
+    fetch.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(handler=_cmd_weights_fetch)
+
+    features = commands.add_parser("features", help="SAE feature activations of proteins")
+    source = features.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sequence", help="a protein sequence (one-letter codes)")
+    source.add_argument("--fasta", help="a FASTA file with one or more records")
+    source.add_argument("--uniprot", help="a UniProt accession or entry name")
+    features.add_argument("--layer", type=int, required=True)
+    features.add_argument("--unnormalized", action="store_true", help="raw activations (not scaled to max 1)")
+    features.add_argument("--out", required=True, help="output .npz, one array per record id")
+    features.add_argument("--top", type=int, default=10, help="features to list per record")
+    features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    features.add_argument("--quiet", action="store_true", help="no progress bars")
+    features.set_defaults(handler=_cmd_features)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except InterPLMError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

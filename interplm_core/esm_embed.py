@@ -1,0 +1,170 @@
+"""Per-residue ESM-2 embeddings at one layer, computed only as deep as that layer.
+
+Layer semantics follow InterPLM (Hugging Face `hidden_states[L]`, identical to fair-esm's
+`repr_layers=[L]`): layer L is the output of transformer block L, and the last layer is
+taken after the final LayerNorm. BOS, EOS and padding rows are dropped.
+
+Long proteins (more than `max_residues`, 1,022 for ESM-2) are cut into overlapping
+windows of `max_residues`, each tokenised with its own BOS/EOS. Stitching rule: window
+starts are spaced `window - overlap` apart (the last one flush with the protein's end),
+and each residue takes its row from the window in which it lies farthest from a window
+edge (ties go to the earlier window). So every residue sees at least `overlap / 2`
+residues of context on both sides wherever the protein allows.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .registry import ModelSpec
+
+DEFAULT_OVERLAP = 256
+#: Tokens (padded length x batch size) per forward pass when batching many proteins.
+DEFAULT_TOKENS_PER_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class Window:
+    """Residues [start, stop) of a protein run in one pass."""
+
+    start: int
+    stop: int
+
+
+def plan_windows(length: int, window: int, overlap: int = DEFAULT_OVERLAP) -> list[Window]:
+    """Window layout for a protein of `length` residues (one window if it fits)."""
+    if length <= window:
+        return [Window(0, length)]
+    if not 0 <= overlap < window:
+        raise ValueError("overlap must be smaller than the window")
+    step = window - overlap
+    starts = list(range(0, length - window, step)) + [length - window]
+    return [Window(s, s + window) for s in starts]
+
+
+def assign_residues(length: int, windows: list[Window]) -> np.ndarray:
+    """For each residue, the index of the window it is read from (farthest from an edge)."""
+    best = np.zeros(length, dtype=np.int64)
+    best_margin = np.full(length, -1, dtype=np.int64)
+    positions = np.arange(length)
+    for index, win in enumerate(windows):
+        inside = (positions >= win.start) & (positions < win.stop)
+        margin = np.minimum(positions - win.start, win.stop - 1 - positions)
+        better = inside & (margin > best_margin)
+        best[better] = index
+        best_margin[better] = margin[better]
+    return best
+
+
+class EsmEmbedder:
+    """A loaded ESM-2 model that turns sequences into layer-L residue embeddings.
+
+    Thread-safe: the app shares one instance across sessions.
+    """
+
+    def __init__(self, model: torch.nn.Module, alphabet, spec: ModelSpec, synthetic: bool = False):
+        self.model = model.eval()
+        self.alphabet = alphabet
+        self.spec = spec
+        self.synthetic = synthetic
+        self._converter = alphabet.get_batch_converter()
+        self._lock = threading.Lock()
+
+    @torch.inference_mode()
+    def forward_to_layer(self, tokens: torch.Tensor, layer: int) -> torch.Tensor:
+        """fair-esm's ESM2.forward, stopped after block `layer`: [B, T] -> [B, T, D]."""
+        model = self.model
+        if not 1 <= layer <= model.num_layers:
+            raise ValueError(f"layer must be in 1..{model.num_layers}")
+        padding_mask = tokens.eq(model.padding_idx)
+        x = model.embed_scale * model.embed_tokens(tokens)
+        if model.token_dropout:
+            # Same rescaling as training-time token dropout (no mask tokens at inference).
+            mask = tokens == model.mask_idx
+            x.masked_fill_(mask.unsqueeze(-1), 0.0)
+            observed = mask.sum(-1).to(x.dtype) / (~padding_mask).sum(-1)
+            x = x * (1 - 0.15 * 0.8) / (1 - observed)[:, None, None]
+        x = x * (1 - padding_mask.unsqueeze(-1).type_as(x))
+        x = x.transpose(0, 1)
+        attention_padding = padding_mask if padding_mask.any() else None
+        for block in model.layers[:layer]:
+            x, _ = block(x, self_attn_padding_mask=attention_padding, need_head_weights=False)
+        x = x.transpose(0, 1)
+        if layer == model.num_layers:
+            x = model.emb_layer_norm_after(x)
+        return x
+
+    def embed(
+        self,
+        sequences: list[str],
+        layer: int,
+        tokens_per_batch: int = DEFAULT_TOKENS_PER_BATCH,
+        window: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+    ) -> list[np.ndarray]:
+        """Embeddings [len(seq), D] (float32) for each sequence, in input order."""
+        window = window or self.spec.max_residues
+        # Every protein becomes one or more windows; all windows are batched together.
+        pieces: list[str] = []
+        layout: list[tuple[list[Window], list[int]]] = []
+        for seq in sequences:
+            windows = plan_windows(len(seq), window, overlap)
+            ids = []
+            for win in windows:
+                ids.append(len(pieces))
+                pieces.append(seq[win.start:win.stop])
+            layout.append((windows, ids))
+        piece_embeddings = self._embed_pieces(pieces, layer, tokens_per_batch)
+        results = []
+        for seq, (windows, ids) in zip(sequences, layout):
+            if len(windows) == 1:
+                results.append(piece_embeddings[ids[0]])
+                continue
+            owner = assign_residues(len(seq), windows)
+            out = np.empty((len(seq), piece_embeddings[ids[0]].shape[1]), dtype=np.float32)
+            for index, (win, piece_id) in enumerate(zip(windows, ids)):
+                rows = np.nonzero(owner == index)[0]
+                out[rows] = piece_embeddings[piece_id][rows - win.start]
+            results.append(out)
+        return results
+
+    def _embed_pieces(self, pieces: list[str], layer: int, tokens_per_batch: int) -> list[np.ndarray]:
+        """Run sequences that fit the context, in length-sorted batches under a token budget."""
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+        out: list[np.ndarray | None] = [None] * len(pieces)
+        batch: list[int] = []
+        for index in order + [None]:
+            if index is not None:
+                longest = len(pieces[index]) + 2
+                if not batch or longest * (len(batch) + 1) <= tokens_per_batch:
+                    batch.append(index)
+                    continue
+            if batch:
+                data = [(str(i), pieces[i]) for i in batch]
+                _, _, tokens = self._converter(data)
+                with self._lock:
+                    hidden = self.forward_to_layer(tokens, layer)
+                for row, i in enumerate(batch):
+                    out[i] = hidden[row, 1 : len(pieces[i]) + 1].numpy().astype(np.float32, copy=True)
+            batch = [index] if index is not None else []
+        return out  # type: ignore[return-value]
+
+
+def load_embedder(spec: ModelSpec, settings=None, progress: bool = True) -> EsmEmbedder:
+    """Find (or download) the ESM-2 checkpoint and build an embedder from it."""
+    import esm
+
+    from .weights import esm_checkpoint_files, is_synthetic_esm, load_torch_file
+
+    files = esm_checkpoint_files(spec, settings, progress=progress)
+    checkpoint = load_torch_file(files["model"].path)
+    regression = load_torch_file(files["regression"].path)
+    synthetic = is_synthetic_esm(checkpoint)
+    model, alphabet = esm.pretrained.load_model_and_alphabet_core(spec.esm_name, checkpoint, regression)
+    embedder = EsmEmbedder(model, alphabet, spec, synthetic=synthetic)
+    embedder.files = files
+    return embedder

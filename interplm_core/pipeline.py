@@ -1,0 +1,236 @@
+"""From sequences to SAE features: the one entry point the app, the CLI and notebooks use.
+
+`FeaturePipeline` loads ESM-2 once and each SAE on first use, answers from the in-process
+and on-disk caches when it can, and batches whatever is left into as few forward passes
+as possible.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .esm_embed import EsmEmbedder, load_embedder
+from .registry import DEFAULT_MODEL, get_model_spec
+from .results_cache import CachedArrays, DiskResultCache, MemoryCache, result_key
+from .sae import SparseAutoencoder, load_sae, reconstruction_quality
+from .sequences import SequenceRecord
+from .settings import Settings, get_settings
+from .weights import WeightsFile, esm_checkpoint_files, file_fingerprint, is_synthetic_file, sae_file
+
+SORT_ORDERS = ("max", "mean", "first")
+
+
+@dataclass
+class FeatureResult:
+    """SAE feature activations of one protein at one layer."""
+
+    record_id: str
+    sequence: str
+    model: str
+    layer: int
+    normalized: bool
+    activations: np.ndarray  # [length, dict_size] float32
+    residue_error: np.ndarray  # [length] SAE reconstruction MSE per residue
+    mse: float
+    fraction_variance_explained: float
+    synthetic: bool
+    from_cache: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.activations.shape[0]
+
+    def top_features(self, k: int = 10, by: str = "max") -> list[dict]:
+        """The k features that fire most on this protein, ordered by `by`.
+
+        `max`: highest activation anywhere; `mean`: mean over residues; `first`: among the
+        features ranked by max, those that fire first along the chain come first.
+        """
+        if by not in SORT_ORDERS:
+            raise ValueError(f"sort order must be one of {SORT_ORDERS}")
+        maxima = self.activations.max(axis=0)
+        means = self.activations.mean(axis=0)
+        active = np.flatnonzero(maxima > 0)
+        score = means if by == "mean" else maxima
+        ranked = active[np.lexsort((active, -score[active]))][:k]
+        if by == "first":
+            first = (self.activations[:, ranked] > 0).argmax(axis=0)
+            ranked = ranked[np.lexsort((ranked, first))]
+        return [
+            {
+                "feature": int(f),
+                "max_activation": float(maxima[f]),
+                "mean_activation": float(means[f]),
+                "argmax_position": int(self.activations[:, f].argmax()) + 1,
+                "active_residues": int((self.activations[:, f] > 0).sum()),
+            }
+            for f in ranked
+        ]
+
+
+@dataclass
+class PipelineStats:
+    """Counts that show where answers came from (tests and the status panel read them)."""
+
+    model_calls: int = 0
+    memory_hits: int = 0
+    disk_hits: int = 0
+
+
+class FeaturePipeline:
+    """ESM-2 + InterPLM SAE for one model, with caches. Safe to share between threads."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        settings: Settings | None = None,
+        progress: bool = True,
+        memory_cache_bytes: int = 256 * 1024**2,
+    ):
+        self.spec = get_model_spec(model)
+        self.settings = settings or get_settings()
+        self.progress = progress
+        self.memory = MemoryCache(memory_cache_bytes)
+        self.disk = DiskResultCache(self.settings.cache_dir / "features", self.settings.cache_max_bytes)
+        self.stats = PipelineStats()
+        self._embedder: EsmEmbedder | None = None
+        self._saes: dict[tuple[int, bool], tuple[SparseAutoencoder, WeightsFile]] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ weights
+
+    @property
+    def embedder(self) -> EsmEmbedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.spec, self.settings, progress=self.progress)
+            return self._embedder
+
+    def sae(self, layer: int, normalized: bool = True) -> SparseAutoencoder:
+        with self._lock:
+            key = (layer, normalized)
+            if key not in self._saes:
+                self._saes[key] = load_sae(self.spec, layer, normalized, self.settings)
+            return self._saes[key][0]
+
+    def weight_paths(self, layer: int, normalized: bool) -> tuple[Path, Path]:
+        """The ESM and SAE files a result depends on, found (or fetched) without loading them."""
+        with self._lock:
+            if self._embedder is not None:
+                esm_path = self._embedder.files["model"].path
+            else:
+                esm_path = esm_checkpoint_files(self.spec, self.settings, self.progress)["model"].path
+            loaded = self._saes.get((layer, normalized))
+        sae_path = loaded[1].path if loaded else sae_file(self.spec, layer, normalized, self.settings).path
+        return esm_path, sae_path
+
+    def status(self) -> dict:
+        """What is loaded and where it came from, for the status panel."""
+        with self._lock:
+            files = []
+            if self._embedder is not None:
+                files += [("ESM-2", f) for f in self._embedder.files.values()]
+            files += [
+                (f"SAE layer {layer} ({'normalised' if norm else 'raw'})", wf)
+                for (layer, norm), (_, wf) in sorted(self._saes.items())
+            ]
+            return {
+                "model": self.spec.esm_name,
+                "synthetic": self.synthetic,
+                "files": [{"what": what, "path": str(f.path), "source": f.source} for what, f in files],
+                "disk_cache_bytes": self.disk.size_bytes(),
+                "stats": vars(self.stats).copy(),
+            }
+
+    @property
+    def synthetic(self) -> bool | None:
+        """True if any loaded weights are synthetic; None before anything is loaded."""
+        with self._lock:
+            flags = ([self._embedder.synthetic] if self._embedder else []) + [
+                sae.synthetic for sae, _ in self._saes.values()
+            ]
+        return any(flags) if flags else None
+
+    # ------------------------------------------------------------ features
+
+    def features(
+        self,
+        records: Sequence[SequenceRecord | str],
+        layer: int,
+        normalized: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[FeatureResult]:
+        """Features for each record, from the caches where possible."""
+        self.spec.check_layer(layer)
+        records = [r if isinstance(r, SequenceRecord) else SequenceRecord("query", r) for r in records]
+        paths = self.weight_paths(layer, normalized)
+        fingerprints = tuple(file_fingerprint(p) for p in paths)
+        synthetic = any(is_synthetic_file(p) for p in paths)
+        results: list[FeatureResult | None] = [None] * len(records)
+        missing: list[int] = []
+        for index, record in enumerate(records):
+            key = result_key(record.sequence, self.spec.key, layer, normalized, fingerprints)
+            cached = self.memory.get(key)
+            if cached is not None:
+                self.stats.memory_hits += 1
+            else:
+                cached = self.disk.get(key)
+                if cached is not None:
+                    self.stats.disk_hits += 1
+                    self.memory.put(key, cached)
+            if cached is None:
+                missing.append(index)
+            else:
+                results[index] = self._result(record, layer, normalized, cached, synthetic, from_cache=True)
+        total = len(records)
+        if on_progress:
+            on_progress(total - len(missing), total)
+        if missing:
+            embedder = self.embedder
+            sae = self.sae(layer, normalized)
+            # Compute in chunks so progress can be reported for long FASTA files.
+            chunk = 32
+            for start in range(0, len(missing), chunk):
+                part = missing[start:start + chunk]
+                embeddings = embedder.embed([records[i].sequence for i in part], layer)
+                self.stats.model_calls += 1
+                for index, embedding in zip(part, embeddings):
+                    arrays = self._encode(sae, embedding, normalized)
+                    key = result_key(records[index].sequence, self.spec.key, layer, normalized, fingerprints)
+                    self.memory.put(key, arrays)
+                    self.disk.put(key, arrays)
+                    results[index] = self._result(records[index], layer, normalized, arrays, synthetic, from_cache=False)
+                if on_progress:
+                    on_progress(total - len(missing) + start + len(part), total)
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool) -> CachedArrays:
+        x = torch.from_numpy(embedding)
+        raw = sae.encode_raw(x)
+        quality = reconstruction_quality(x, sae.decode_raw(raw))
+        features = sae.rescaled(raw, normalized)
+        return CachedArrays(
+            features.numpy(), quality.residue_error, quality.mse, quality.fraction_variance_explained
+        )
+
+    def _result(self, record, layer, normalized, arrays: CachedArrays, synthetic: bool, from_cache: bool) -> FeatureResult:
+        return FeatureResult(
+            record_id=record.id,
+            sequence=record.sequence,
+            model=self.spec.key,
+            layer=layer,
+            normalized=normalized,
+            activations=arrays.activations,
+            residue_error=arrays.residue_error,
+            mse=arrays.mse,
+            fraction_variance_explained=arrays.fve,
+            synthetic=synthetic,
+            from_cache=from_cache,
+        )

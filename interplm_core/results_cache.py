@@ -1,0 +1,110 @@
+"""Caches of computed feature results: in this process, and on disk across restarts.
+
+A result is keyed by everything that determines it: the sequence, the model, the layer,
+normalised or not, and fingerprints of the ESM and SAE files actually used. On disk the
+activations are stored sparsely (most SAE features are zero at most residues) in a
+`diskcache` store with a size cap and least-recently-used eviction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import diskcache
+import numpy as np
+
+
+def result_key(sequence: str, model: str, layer: int, normalized: bool, fingerprints: tuple[str, ...]) -> str:
+    text = "|".join([model, str(layer), "norm" if normalized else "raw", *fingerprints, sequence])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class CachedArrays:
+    """What a cache holds for one protein: activations and reconstruction figures."""
+
+    activations: np.ndarray  # [L, F] float32
+    residue_error: np.ndarray  # [L] float32
+    mse: float
+    fve: float
+
+    @property
+    def nbytes(self) -> int:
+        return self.activations.nbytes + self.residue_error.nbytes
+
+    def to_bytes(self) -> bytes:
+        rows, cols = np.nonzero(self.activations)
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            shape=np.array(self.activations.shape, dtype=np.int64),
+            rows=rows.astype(np.int32),
+            cols=cols.astype(np.int32),
+            values=self.activations[rows, cols],
+            residue_error=self.residue_error,
+            scalars=np.array([self.mse, self.fve], dtype=np.float64),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "CachedArrays":
+        with np.load(io.BytesIO(blob)) as data:
+            activations = np.zeros(tuple(data["shape"]), dtype=np.float32)
+            activations[data["rows"], data["cols"]] = data["values"]
+            mse, fve = data["scalars"]
+            return cls(activations, data["residue_error"], float(mse), float(fve))
+
+
+class MemoryCache:
+    """A thread-safe least-recently-used map bounded by the bytes of its arrays."""
+
+    def __init__(self, max_bytes: int = 256 * 1024**2):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, CachedArrays] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> CachedArrays | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: str, item: CachedArrays) -> None:
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key).nbytes
+            self._items[key] = item
+            self._bytes += item.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+
+class DiskResultCache:
+    """Feature results on disk, surviving restarts; capped in size, LRU eviction."""
+
+    def __init__(self, directory: Path, max_bytes: int):
+        self.directory = Path(directory)
+        self._store = diskcache.Cache(
+            str(self.directory), size_limit=max_bytes, eviction_policy="least-recently-used"
+        )
+
+    def get(self, key: str) -> CachedArrays | None:
+        blob = self._store.get(key)
+        return None if blob is None else CachedArrays.from_bytes(blob)
+
+    def put(self, key: str, item: CachedArrays) -> None:
+        self._store.set(key, item.to_bytes())
+
+    def size_bytes(self) -> int:
+        return int(self._store.volume())
+
+    def clear(self) -> None:
+        self._store.clear()

@@ -1,0 +1,266 @@
+"""Find, download and safely load ESM-2 checkpoints and InterPLM SAE files.
+
+Lookup order for every file, so that nothing touches the network when a copy exists:
+1. `INTERPLM_WEIGHTS_DIR` (`{esm_name}.pt`, `{esm_name}-contact-regression.pt`,
+   `{sae repo name}/layer_{L}/ae_{normalized,unnormalized}.pt`);
+2. the usual caches: torch hub (`$TORCH_HOME/hub/checkpoints`, where fair-esm puts ESM
+   files) and the Hugging Face cache (`HF_HOME`/`HF_HUB_CACHE`) for SAEs;
+3. a download (ESM from `INTERPLM_ESM_URL`, SAEs from `HF_ENDPOINT`), unless offline.
+
+Files are always loaded with `torch.load(weights_only=True)`; the one non-tensor class a
+fair-esm checkpoint needs (`argparse.Namespace`) is allowed explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import torch
+from tqdm.auto import tqdm
+
+from .errors import NetworkError, WeightsUnavailableError
+from .registry import ModelSpec, get_model_spec
+from .settings import Settings, get_settings
+
+#: Key in a synthetic ESM checkpoint's `cfg` and in a synthetic SAE's `_metadata[""]`.
+SYNTHETIC_MARK = "interplm_explorer_synthetic"
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file on disk and where it came from (weights dir, cache, download)."""
+
+    path: Path
+    source: str
+
+
+def load_torch_file(path: Path) -> object:
+    """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`."""
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+
+
+def file_fingerprint(path: Path) -> str:
+    """Short SHA-256 of a file's content: part of every cached result's key.
+
+    Memoised per process on (path, size, mtime), so a replaced file is hashed again.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _hash_file(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_file(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- ESM-2 checkpoints
+
+
+def _esm_file_names(spec: ModelSpec) -> dict[str, str]:
+    return {
+        "model": f"{spec.esm_name}.pt",
+        "regression": f"{spec.esm_name}-contact-regression.pt",
+    }
+
+
+def _esm_urls(spec: ModelSpec, settings: Settings) -> dict[str, str]:
+    return {
+        "model": f"{settings.esm_url}/models/{spec.esm_name}.pt",
+        "regression": f"{settings.esm_url}/regression/{spec.esm_name}-contact-regression.pt",
+    }
+
+
+def torch_hub_checkpoint_dir() -> Path:
+    """Where fair-esm (through torch.hub) keeps downloaded checkpoints."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def esm_checkpoint_files(
+    spec: ModelSpec, settings: Settings | None = None, progress: bool = True
+) -> dict[str, WeightsFile]:
+    """Paths of the ESM checkpoint and its contact-regression file, downloading if needed."""
+    settings = settings or get_settings()
+    names = _esm_file_names(spec)
+    if settings.weights_dir is not None:
+        local = {kind: settings.weights_dir / name for kind, name in names.items()}
+        if all(p.is_file() for p in local.values()):
+            return {kind: WeightsFile(p, "weights dir") for kind, p in local.items()}
+    hub_dir = torch_hub_checkpoint_dir()
+    cached = {kind: hub_dir / name for kind, name in names.items()}
+    if all(p.is_file() for p in cached.values()):
+        return {kind: WeightsFile(p, "torch hub cache") for kind, p in cached.items()}
+    if settings.offline:
+        raise WeightsUnavailableError(_missing_esm_message(spec, settings, "offline mode is on"))
+    urls = _esm_urls(spec, settings)
+    for kind, path in cached.items():
+        if not path.is_file():
+            try:
+                download_file(urls[kind], path, settings, progress=progress)
+            except NetworkError as err:
+                raise WeightsUnavailableError(_missing_esm_message(spec, settings, str(err))) from err
+    return {kind: WeightsFile(p, "downloaded") for kind, p in cached.items()}
+
+
+def _missing_esm_message(spec: ModelSpec, settings: Settings, reason: str) -> str:
+    names = _esm_file_names(spec)
+    urls = _esm_urls(spec, settings)
+    target = settings.weights_dir or torch_hub_checkpoint_dir()
+    return (
+        f"The {spec.esm_name} weights are not on this computer and could not be downloaded "
+        f"({reason}). Download {urls['model']} and {urls['regression']} and put "
+        f"{names['model']} and {names['regression']} in {target} "
+        "(or set INTERPLM_WEIGHTS_DIR to the folder that holds them)."
+    )
+
+
+def download_file(url: str, dest: Path, settings: Settings, progress: bool = True) -> Path:
+    """Stream `url` to `dest` atomically: a cut transfer never leaves a partial file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    headers = {"User-Agent": f"InterPLM-Explorer (weights download; {url})"}
+    try:
+        response = requests.get(url, stream=True, timeout=settings.http_timeout, headers=headers)
+    except requests.RequestException as err:
+        raise NetworkError(f"could not reach {url}: {err.__class__.__name__}") from err
+    with response:
+        if response.status_code != 200:
+            raise NetworkError(f"{url} answered HTTP {response.status_code}")
+        expected = int(response.headers.get("Content-Length", 0)) or None
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as out, tqdm(
+                total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+            ) as bar:
+                for block in response.iter_content(chunk_size=1 << 20):
+                    out.write(block)
+                    written += len(block)
+                    bar.update(len(block))
+            if expected is not None and written != expected:
+                raise NetworkError(f"download of {url} was cut at {written} of {expected} bytes")
+            os.replace(tmp_name, dest)
+        except (requests.RequestException, OSError) as err:
+            raise NetworkError(f"download of {url} failed: {err.__class__.__name__}") from err
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+    return dest
+
+
+# ---------------------------------------------------------------- InterPLM SAEs
+
+
+def _hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment at call time."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    hf_home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "huggingface",
+    )
+    return Path(hf_home).expanduser() / "hub"
+
+
+def sae_file(
+    spec: ModelSpec, layer: int, normalized: bool, settings: Settings | None = None
+) -> WeightsFile:
+    """Path of one InterPLM SAE file: weights dir first, then the Hugging Face hub."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    settings = settings or get_settings()
+    filename = spec.sae_filename(layer, normalized)
+    if settings.weights_dir is not None:
+        local = settings.weights_dir / spec.sae_dir_name / filename
+        if local.is_file():
+            return WeightsFile(local, "weights dir")
+    try:
+        path = hf_hub_download(
+            repo_id=spec.sae_repo,
+            filename=filename,
+            endpoint=settings.hf_endpoint,
+            cache_dir=_hf_cache_dir(),
+            local_files_only=settings.offline,
+            etag_timeout=settings.http_timeout,
+        )
+    except LocalEntryNotFoundError as err:
+        reason = "offline mode is on" if settings.offline else "the hub could not be reached"
+        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, reason)) from err
+    except EntryNotFoundError as err:
+        raise WeightsUnavailableError(
+            _missing_sae_message(spec, filename, settings, "the hub has no such file")
+        ) from err
+    except Exception as err:  # the hub client raises many transport errors; all mean the same here
+        raise WeightsUnavailableError(
+            _missing_sae_message(spec, filename, settings, f"{err.__class__.__name__}: {err}")
+        ) from err
+    return WeightsFile(Path(path), "hugging face")
+
+
+def _missing_sae_message(spec: ModelSpec, filename: str, settings: Settings, reason: str) -> str:
+    url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
+    target = (settings.weights_dir or Path("$INTERPLM_WEIGHTS_DIR")) / spec.sae_dir_name / filename
+    return (
+        f"The InterPLM SAE file {filename} is not on this computer and could not be downloaded "
+        f"({reason}). Download {url} and save it as {target}, or run "
+        "`python -m interplm_core weights fetch` once while online."
+    )
+
+
+# ---------------------------------------------------------------- provenance and prefetch
+
+
+def is_synthetic_esm(checkpoint: dict) -> bool:
+    return bool(checkpoint.get("cfg", {}).get(SYNTHETIC_MARK))
+
+
+def is_synthetic_sae(state_dict: dict) -> bool:
+    metadata = getattr(state_dict, "_metadata", None) or {}
+    return bool(metadata.get("", {}).get(SYNTHETIC_MARK))
+
+
+def is_synthetic_file(path: Path) -> bool:
+    """Whether a checkpoint or SAE file carries the synthetic mark (tensors are not read)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _synthetic_mark(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _synthetic_mark(path: str, size: int, mtime_ns: int) -> bool:
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return is_synthetic_esm(data) if "cfg" in data else is_synthetic_sae(data)
+
+
+def fetch_weights(
+    model: str = "esm2_t6_8M",
+    layers: list[int] | None = None,
+    settings: Settings | None = None,
+    progress: bool = True,
+) -> list[WeightsFile]:
+    """Make sure the checkpoint and the SAEs of `layers` are on disk; return what is there."""
+    spec = get_model_spec(model)
+    settings = settings or get_settings()
+    files = list(esm_checkpoint_files(spec, settings, progress=progress).values())
+    for layer in layers or list(spec.sae_layers):
+        for normalized in (True, False):
+            files.append(sae_file(spec, layer, normalized, settings))
+    return files
+
+
+def describe_files(files: list[WeightsFile]) -> str:
+    return json.dumps([{"path": str(f.path), "source": f.source} for f in files], indent=2)
