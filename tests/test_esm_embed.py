@@ -1,0 +1,108 @@
+"""Embeddings against fair-esm's own full forward pass, batching and long-protein windows."""
+
+import numpy as np
+import pytest
+import torch
+
+from interplm_core.esm_embed import Window, assign_residues, load_embedder, plan_windows
+from interplm_core.registry import get_model_spec
+from interplm_core.settings import get_settings
+from interplm_core.synthetic import random_proteins
+
+SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMXBZUO", "MKVLAAGIVGLLLAQPAMA" * 3]
+
+
+@pytest.fixture(scope="module")
+def embedder(synthetic_weights_dir):
+    settings = get_settings().with_(weights_dir=synthetic_weights_dir, esm_url="http://127.0.0.1:9")
+    return load_embedder(get_model_spec(), settings, progress=False)
+
+
+def fair_esm_reference(embedder, seq: str, layer: int) -> np.ndarray:
+    """fair-esm's full forward with repr_layers, one sequence, BOS/EOS sliced off."""
+    _, _, tokens = embedder.alphabet.get_batch_converter()([("x", seq)])
+    with torch.inference_mode():
+        reps = embedder.model(tokens, repr_layers=[layer])["representations"][layer]
+    return reps[0, 1 : len(seq) + 1].numpy()
+
+
+@pytest.mark.parametrize("layer", [1, 2, 3, 4, 5, 6])
+def test_embedding_matches_fair_esm_full_forward(embedder, layer):
+    for seq in SEQS:
+        ours = embedder.embed([seq], layer)[0]
+        assert ours.shape == (len(seq), 320)
+        np.testing.assert_allclose(ours, fair_esm_reference(embedder, seq, layer), rtol=1e-5, atol=1e-5)
+
+
+def test_last_layer_is_after_final_layer_norm(embedder):
+    seq = SEQS[0]
+    ours = embedder.embed([seq], 6)[0]
+    _, _, tokens = embedder.alphabet.get_batch_converter()([("x", seq)])
+    with torch.inference_mode():
+        before_norm = embedder.forward_to_layer(tokens, 5)  # input of block 6
+        x, _ = embedder.model.layers[5](before_norm.transpose(0, 1))
+        raw_block6 = x.transpose(0, 1)[0, 1 : len(seq) + 1].numpy()
+        normed = embedder.model.emb_layer_norm_after(torch.from_numpy(raw_block6)).numpy()
+    np.testing.assert_allclose(ours, normed, atol=1e-5)
+    assert not np.allclose(ours, raw_block6, atol=1e-2)
+
+
+def test_batch_equals_one_at_a_time(embedder):
+    seqs = random_proteins(7, seed=3, min_len=5, max_len=150) + SEQS
+    batched = embedder.embed(seqs, 4, tokens_per_batch=2000)
+    for seq, emb in zip(seqs, batched):
+        single = embedder.embed([seq], 4)[0]
+        assert emb.shape == (len(seq), 320)
+        np.testing.assert_allclose(emb, single, atol=1e-5, rtol=1e-5)
+
+
+def test_plan_windows_single_window_when_it_fits():
+    assert plan_windows(1022, 1022) == [Window(0, 1022)]
+    assert plan_windows(10, 1022) == [Window(0, 10)]
+
+
+def test_plan_windows_cover_protein_with_last_window_flush():
+    windows = plan_windows(2500, 1022, overlap=256)
+    assert [w.start for w in windows] == [0, 766, 1478]
+    assert windows[-1].stop == 2500
+    assert all(w.stop - w.start == 1022 for w in windows)
+
+
+def test_each_residue_read_from_window_where_it_is_farthest_from_an_edge():
+    windows = plan_windows(2500, 1022, overlap=256)
+    owner = assign_residues(2500, windows)
+    for pos in range(2500):
+        margins = [
+            min(pos - w.start, w.stop - 1 - pos) if w.start <= pos < w.stop else -1 for w in windows
+        ]
+        assert owner[pos] == int(np.argmax(margins)), pos  # argmax takes the earlier window on ties
+    # Residues switch windows at the middle of each overlap.
+    assert owner[766 + 127] == 0 and owner[766 + 129] == 1
+
+
+def test_windowed_embedding_is_stitched_from_the_owning_windows(embedder):
+    seq = random_proteins(1, seed=11, min_len=250, max_len=250)[0]
+    window, overlap = 100, 40
+    stitched = embedder.embed([seq], 2, window=window, overlap=overlap)[0]
+    windows = plan_windows(len(seq), window, overlap)
+    owner = assign_residues(len(seq), windows)
+    for index, win in enumerate(windows):
+        piece = fair_esm_reference(embedder, seq[win.start:win.stop], 2)
+        rows = np.nonzero(owner == index)[0]
+        np.testing.assert_allclose(stitched[rows], piece[rows - win.start], atol=1e-5)
+
+
+def test_window_path_equals_single_pass_when_protein_fits(embedder):
+    seq = SEQS[2]
+    np.testing.assert_allclose(
+        embedder.embed([seq], 3, window=len(seq))[0], fair_esm_reference(embedder, seq, 3), atol=1e-5
+    )
+
+
+def test_protein_longer_than_context_gets_one_row_per_residue(embedder):
+    seq = random_proteins(1, seed=5, min_len=1500, max_len=1500)[0]
+    emb = embedder.embed([seq], 1)[0]
+    assert emb.shape == (1500, 320)  # not 1,023 rows as InterPLM's embedder returns
+    assert np.isfinite(emb).all()
+    head = fair_esm_reference(embedder, seq[:1022], 1)
+    np.testing.assert_allclose(emb[:500], head[:500], atol=1e-5)
