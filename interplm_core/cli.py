@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     features.add_argument("--quiet", action="store_true", help="no progress bars")
     features.set_defaults(handler=_cmd_features)
+    __import__("interplm_core.cli_data", fromlist=["register"]).register(commands)  # data-layer commands
     return parser
 
 
@@ -146,3 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

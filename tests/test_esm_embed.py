@@ -106,3 +106,16 @@ def test_protein_longer_than_context_gets_one_row_per_residue(embedder):
     assert np.isfinite(emb).all()
     head = fair_esm_reference(embedder, seq[:1022], 1)
     np.testing.assert_allclose(emb[:500], head[:500], atol=1e-5)
+
+
+def test_layers_match_hugging_face_hidden_states(embedder, tmp_path):
+    """InterPLM embeds with transformers' EsmModel: our layer L must be its hidden_states[L]."""
+    from bench.hf_reference import HFReference, export_hf_model
+
+    export_hf_model(embedder.model, embedder.alphabet, tmp_path / "hf")
+    reference = HFReference(tmp_path / "hf", sae=None, reload_per_call=False)
+    seq = SEQS[0]
+    for layer in (1, 4, 6):
+        np.testing.assert_allclose(
+            embedder.embed([seq], layer)[0], reference.embed(seq, layer).numpy(), atol=1e-4
+        )
