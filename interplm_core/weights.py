@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import requests
 import torch
 from tqdm.auto import tqdm
 
-from .errors import NetworkError, WeightsUnavailableError
+from .errors import NetworkError, WeightsUnavailableError  # noqa: F401 (re-exported)
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -43,9 +44,22 @@ class WeightsFile:
 
 
 def load_torch_file(path: Path) -> object:
-    """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`.
+
+    A file that needs any other class is refused, never retried with `weights_only=False`.
+    """
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as err:
+        raise WeightsUnavailableError(
+            f"Refused to load {path}: it holds objects other than tensors, which could run "
+            "code. Replace it with the original file from the publisher."
+        ) from err
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise WeightsUnavailableError(
+            f"{path} is damaged or incomplete ({err.__class__.__name__}). Delete it and download it again."
+        ) from err
 
 
 def file_fingerprint(path: Path) -> str:
@@ -187,18 +201,18 @@ def sae_file(
         local = settings.weights_dir / spec.sae_dir_name / filename
         if local.is_file():
             return WeightsFile(local, "weights dir")
+    common = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=_hf_cache_dir())
     try:
-        path = hf_hub_download(
-            repo_id=spec.sae_repo,
-            filename=filename,
-            endpoint=settings.hf_endpoint,
-            cache_dir=_hf_cache_dir(),
-            local_files_only=settings.offline,
-            etag_timeout=settings.http_timeout,
-        )
+        # A cached copy is used as it is: published SAE files do not change, so no request.
+        return WeightsFile(Path(hf_hub_download(**common, local_files_only=True)), "hugging face cache")
     except LocalEntryNotFoundError as err:
-        reason = "offline mode is on" if settings.offline else "the hub could not be reached"
-        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, reason)) from err
+        if settings.offline:
+            raise WeightsUnavailableError(
+                _missing_sae_message(spec, filename, settings, "offline mode is on")
+            ) from err
+    _check_hub_answers(spec, filename, settings)
+    try:
+        path = hf_hub_download(**common, etag_timeout=settings.http_timeout)
     except EntryNotFoundError as err:
         raise WeightsUnavailableError(
             _missing_sae_message(spec, filename, settings, "the hub has no such file")
@@ -208,6 +222,24 @@ def sae_file(
             _missing_sae_message(spec, filename, settings, f"{err.__class__.__name__}: {err}")
         ) from err
     return WeightsFile(Path(path), "hugging face")
+
+
+def _check_hub_answers(spec: ModelSpec, filename: str, settings: Settings) -> None:
+    """Fail within `settings.http_timeout` if the hub does not answer.
+
+    The hub client retries a timed-out request with a much longer timeout of its own,
+    which would leave the user staring at a frozen page.
+    """
+    url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
+    try:
+        requests.head(url, timeout=settings.http_timeout, allow_redirects=False)
+    except requests.RequestException as err:
+        reason = (
+            f"the hub did not answer within {settings.http_timeout:g} s"
+            if isinstance(err, requests.Timeout)
+            else f"the hub could not be reached ({err.__class__.__name__})"
+        )
+        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, reason)) from err
 
 
 def _missing_sae_message(spec: ModelSpec, filename: str, settings: Settings, reason: str) -> str:

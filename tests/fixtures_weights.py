@@ -43,3 +43,30 @@ def shared_pipeline_factory(synthetic_weights_dir, tmp_path_factory):
         return FeaturePipeline(settings=settings, progress=False)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def weights_mirror(synthetic_weights_dir):
+    """A loopback mirror serving the synthetic weights as fair-esm's server and the HF hub."""
+    from interplm_core.mirror import start_mirror
+
+    server = start_mirror(weights_dir=synthetic_weights_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def online_env(weights_mirror, tmp_path, monkeypatch):
+    """No local weights; every download goes to the mirror; fresh caches."""
+    for name, value in weights_mirror.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("INTERPLM_WEIGHTS_DIR", raising=False)
+    for name in ("INTERPLM_OFFLINE", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INTERPLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "5")
+    return weights_mirror
