@@ -1,0 +1,324 @@
+"""Protein structures (PDB and mmCIF) reduced to what the explorer needs: chains of residues.
+
+Why biotite: it reads both PDB and mmCIF (and writes both back, which the B-factor
+export needs) with one atom-array model; it handles insertion codes, alternate locations
+(`altloc="occupancy"`), several models (we take model 1, as viewers do for NMR
+ensembles) and knows every PDB chemical component through the bundled CCD, so a
+modified residue such as MSE is recognised as an amino acid whose parent is M. It is
+pure Python/NumPy with wheels everywhere, and it also provides the sequence aligner
+used in `mapping`, so one well-kept library covers parsing, writing and alignment.
+
+What counts as a residue: an amino-acid component (standard or modified) in model 1.
+Waters, ions and ligands (HEM, PO4, ...) are ignored for mapping; they stay in files
+written back by `write_atoms`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+#: Largest structure file accepted (bytes); override with INTERPLM_MAX_UPLOAD_BYTES.
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+_PDB_SUFFIXES = {".pdb", ".ent", ".pdb1"}
+_CIF_SUFFIXES = {".cif", ".mmcif"}
+_FORMAT_NAMES = {"pdb": "pdb", "ent": "pdb", "cif": "cif", "mmcif": "cif", "pdbx": "cif"}
+
+
+def max_upload_bytes() -> int:
+    """The configured upload limit, read from the environment at call time."""
+    raw = os.environ.get("INTERPLM_MAX_UPLOAD_BYTES", "").strip()
+    return int(raw) if raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+
+
+@dataclass(frozen=True)
+class Residue:
+    """One amino-acid residue as the file numbers it (author numbering)."""
+
+    chain_id: str
+    number: int
+    insertion_code: str
+    name: str
+    one_letter: str
+    b_factor: float | None  # of the CA atom (pLDDT in AlphaFold files); None without CA
+
+    @property
+    def label(self) -> str:
+        """Human-readable id such as `A:52B`."""
+        return f"{self.chain_id}:{self.number}{self.insertion_code}"
+
+
+@dataclass(frozen=True)
+class Chain:
+    id: str
+    residues: tuple[Residue, ...]
+
+    @property
+    def sequence(self) -> str:
+        return "".join(r.one_letter for r in self.residues)
+
+    def __len__(self) -> int:
+        return len(self.residues)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The protein chains of model 1 of a structure file."""
+
+    format: str  # "pdb" or "cif"
+    chains: dict[str, Chain]
+    model_count: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return list(self.chains)
+
+    def chain(self, chain_id: str) -> Chain:
+        if chain_id not in self.chains:
+            available = ", ".join(self.chains) or "none"
+            raise InputError(
+                f"The structure has no protein chain '{chain_id}'. Choose one of: {available}."
+            )
+        return self.chains[chain_id]
+
+    def chain_sequence(self, chain_id: str) -> str:
+        return self.chain(chain_id).sequence
+
+
+def detect_format(filename_or_format: str | None, text: str = "") -> str:
+    """'pdb' or 'cif' from a format name, a file name (.pdb, .cif, .ent, optionally .gz) or the text."""
+    if filename_or_format:
+        name = str(filename_or_format).strip().lower()
+        if name in _FORMAT_NAMES:
+            return _FORMAT_NAMES[name]
+        suffixes = Path(name).suffixes
+        if suffixes and suffixes[-1] == ".gz":
+            suffixes = suffixes[:-1]
+        if suffixes and suffixes[-1] in _PDB_SUFFIXES:
+            return "pdb"
+        if suffixes and suffixes[-1] in _CIF_SUFFIXES:
+            return "cif"
+    head = text.lstrip()[:2000]
+    if head.startswith("data_"):
+        return "cif"
+    if any(line[:6].rstrip() in {"HEADER", "ATOM", "HETATM", "MODEL", "CRYST1", "REMARK", "TITLE"}
+           for line in head.splitlines()):
+        return "pdb"
+    raise InputError(
+        "This does not look like a structure file: expected a PDB file (.pdb, lines starting "
+        "with ATOM/HETATM) or an mmCIF file (.cif, starting with 'data_')."
+    )
+
+
+def decode_structure_bytes(data: bytes | str, max_bytes: int | None = None) -> str:
+    """Text of an upload: size limit, gzip transparently, and a clear error for binary data."""
+    limit = max_bytes if max_bytes is not None else max_upload_bytes()
+    if isinstance(data, str):
+        raw = data.encode("utf-8")
+    else:
+        raw = bytes(data)
+    if len(raw) > limit:
+        raise InputError(
+            f"The structure file is {len(raw) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
+            "Upload a single chain or a smaller file (or raise INTERPLM_MAX_UPLOAD_BYTES)."
+        )
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(limit + 1)
+        except (OSError, EOFError) as err:
+            raise InputError(f"The gzip-compressed file is damaged or truncated ({err}). Upload it again.") from err
+        if len(raw) > limit:
+            raise InputError(
+                f"The decompressed structure is over the {limit / 1e6:.1f} MB limit. "
+                "Upload a single chain or a smaller file."
+            )
+    if not raw.strip():
+        raise InputError("The structure file is empty. Upload a PDB or mmCIF file with atoms.")
+    if b"\x00" in raw[:4096]:
+        raise InputError(
+            "The file is binary, not a text PDB or mmCIF file (BinaryCIF and images are not "
+            "supported). Download the structure as .pdb or .cif."
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def load_atoms(data: bytes | str, filename_or_format: str | None = None, max_bytes: int | None = None):
+    """All atoms of model 1 (altloc by highest occupancy) as a biotite AtomArray, and the format."""
+    import biotite
+    import biotite.structure
+
+    text = decode_structure_bytes(data, max_bytes)
+    fmt = detect_format(filename_or_format, text)
+    try:
+        if fmt == "pdb":
+            _check_pdb_text(text)
+            atoms, models = _read_pdb(text)
+        else:
+            atoms, models = _read_cif(text)
+    except InputError:
+        raise
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        biotite.InvalidFileError,
+        biotite.file.DeserializationError,
+        biotite.structure.BadStructureError,
+    ) as err:
+        kind = "PDB" if fmt == "pdb" else "mmCIF"
+        raise InputError(
+            f"Could not read this {kind} file ({err.__class__.__name__}: {str(err)[:150]}). It may be "
+            "truncated or not a structure file: download it again or try the other format."
+        ) from err
+    if atoms.array_length() == 0:
+        raise InputError(
+            "The structure file contains no atoms (no ATOM/HETATM records). Upload a complete "
+            "PDB or mmCIF file."
+        )
+    return atoms, fmt, models
+
+
+def _read_pdb(text: str):
+    from biotite.structure.io import pdb
+
+    handle = pdb.PDBFile.read(io.StringIO(text))
+    models = handle.get_model_count()
+    if models == 0:
+        raise InputError(
+            "The PDB file contains no ATOM or HETATM records. Upload a complete structure file."
+        )
+    atoms = handle.get_structure(model=1, altloc="occupancy", extra_fields=["b_factor", "occupancy"])
+    return atoms, models
+
+
+def _read_cif(text: str):
+    from biotite.structure.io import pdbx
+
+    handle = pdbx.CIFFile.read(io.StringIO(text))
+    block = handle.block
+    if "atom_site" not in block:
+        raise InputError(
+            "The mmCIF file has no atom_site table, so no coordinates. Upload the full model "
+            "file (for example from RCSB: https://files.rcsb.org/download/XXXX.cif)."
+        )
+    models = pdbx.get_model_count(handle)
+    atoms = pdbx.get_structure(
+        handle, model=1, altloc="occupancy", extra_fields=["b_factor", "occupancy"]
+    )
+    return atoms, models
+
+
+def _check_pdb_text(text: str) -> None:
+    """Catch a cut download: a coordinate record shorter than its coordinates."""
+    lines = [line for line in text.splitlines() if line.startswith(("ATOM  ", "HETATM"))]
+    if not lines:
+        raise InputError(
+            "The PDB file contains no ATOM or HETATM records. Upload a complete structure file "
+            "(a FASTA or text file is not a structure)."
+        )
+    for number, line in enumerate(lines, start=1):
+        if len(line.rstrip("\r")) < 54:
+            raise InputError(
+                f"The PDB file looks truncated or damaged: coordinate record {number} is only "
+                f"{len(line)} characters long ('{line.strip()[:40]}'). Download the file again."
+            )
+
+
+def _one_letter(res_name: str) -> str:
+    from biotite.structure.info import one_letter_code
+
+    code = one_letter_code(res_name)
+    return code if code else "X"
+
+
+def residues_from_atoms(atoms) -> dict[str, Chain]:
+    """Amino-acid residues per chain, in file order; ligands and water are left out."""
+    import biotite.structure as struc
+
+    protein = atoms[struc.filter_amino_acids(atoms)]
+    chains: dict[str, list[Residue]] = {}
+    if protein.array_length() == 0:
+        return {}
+    starts = struc.get_residue_starts(protein, add_exclusive_stop=True)
+    for begin, end in zip(starts[:-1], starts[1:]):
+        block = protein[begin:end]
+        ca = np.flatnonzero(block.atom_name == "CA")
+        b_factor = float(block.b_factor[ca[0]]) if len(ca) else None
+        chain_id = str(block.chain_id[0])
+        chains.setdefault(chain_id, []).append(
+            Residue(
+                chain_id=chain_id,
+                number=int(block.res_id[0]),
+                insertion_code=str(block.ins_code[0]).strip(),
+                name=str(block.res_name[0]),
+                one_letter=_one_letter(str(block.res_name[0])),
+                b_factor=b_factor,
+            )
+        )
+    return {cid: Chain(cid, tuple(res)) for cid, res in chains.items()}
+
+
+def parse_structure(
+    data: bytes | str, filename_or_format: str | None = None, max_bytes: int | None = None
+) -> Structure:
+    """Parse a PDB or mmCIF upload into protein chains (model 1).
+
+    Raises InputError, saying what is wrong, for empty, oversized, binary, truncated or
+    non-structure input, and for a structure without any amino-acid chain.
+    """
+    atoms, fmt, models = load_atoms(data, filename_or_format, max_bytes)
+    chains = residues_from_atoms(atoms)
+    if not chains:
+        raise InputError(
+            "The structure has atoms but no protein chain (only ligands, nucleic acids or "
+            "water). Upload a protein structure."
+        )
+    warnings = []
+    if models > 1:
+        warnings.append(f"The file has {models} models (an NMR ensemble?); model 1 is used.")
+    return Structure(format=fmt, chains=chains, model_count=models, warnings=warnings)
+
+
+def write_atoms(atoms, fmt: str, data_block: str = "structure") -> str:
+    """Write an AtomArray (e.g. with new B-factors) as PDB or mmCIF text."""
+    if fmt == "pdb":
+        from biotite.structure.io import pdb
+
+        out = pdb.PDBFile()
+        out.set_structure(atoms)
+    elif fmt == "cif":
+        from biotite.structure.io import pdbx
+
+        out = pdbx.CIFFile()
+        pdbx.set_structure(out, atoms, data_block=data_block)
+    else:
+        raise InputError(f"Unknown structure format '{fmt}': use 'pdb' or 'cif'.")
+    buffer = io.StringIO()
+    out.write(buffer)
+    return buffer.getvalue()
+
+
+def pdb_to_cif(pdb_text: str, data_block: str = "structure") -> str:
+    """Convert a PDB file (all models, all atoms) to mmCIF with biotite."""
+    from biotite.structure.io import pdb, pdbx
+
+    handle = pdb.PDBFile.read(io.StringIO(pdb_text))
+    atoms = handle.get_structure(altloc="all", extra_fields=["b_factor", "occupancy"])
+    out = pdbx.CIFFile()
+    pdbx.set_structure(out, atoms, data_block=data_block)
+    buffer = io.StringIO()
+    out.write(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,63 @@
+"""Pytest fixtures: a loopback mirror of UniProt, AlphaFold DB, RCSB, the HF hub and fair-esm.
+
+`mirror` (session): a running `interplm_core.mirror.Mirror` (`.url`, `.server`,
+`.requests`, `.sim_url(...)`), serving `shared/fixtures` and a small weights directory
+of placeholder files in the real layout (tests that need loadable weights start their
+own mirror with `start_mirror(weights_dir=...)`).
+`mirror_env` (function): points every client at the mirror and the cache at a fresh
+temporary directory, with short timeouts and fast retries so failure tests stay quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interplm_core.mirror import start_mirror
+
+ESM_NAME = "esm2_t6_8M_UR50D"
+SAE_REPO_DIR = "InterPLM-esm2-8m"
+
+
+def write_placeholder_weights(out_dir: Path) -> Path:
+    """Small files with distinct contents in the weights-directory layout (not loadable)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{ESM_NAME}.pt").write_bytes(b"placeholder esm checkpoint\n" * 40)
+    (out_dir / f"{ESM_NAME}-contact-regression.pt").write_bytes(b"placeholder regression\n" * 7)
+    for layer in range(1, 7):
+        folder = out_dir / SAE_REPO_DIR / f"layer_{layer}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind in ("normalized", "unnormalized"):
+            (folder / f"ae_{kind}.pt").write_bytes(f"placeholder layer {layer} {kind}\n".encode() * (100 + layer))
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def mirror_weights_dir(tmp_path_factory) -> Path:
+    return write_placeholder_weights(tmp_path_factory.mktemp("mirror-weights"))
+
+
+@pytest.fixture(scope="session")
+def mirror(mirror_weights_dir):
+    server = start_mirror(weights_dir=mirror_weights_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mirror_env(mirror, monkeypatch, tmp_path):
+    """Clients -> mirror, cache -> tmp dir, offline off, short timeouts and backoff."""
+    for name, value in mirror.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INTERPLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("INTERPLM_HTTP_RETRIES", "2")
+    monkeypatch.setenv("INTERPLM_HTTP_BACKOFF", "0.01")
+    monkeypatch.delenv("INTERPLM_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("INTERPLM_WEIGHTS_DIR", raising=False)
+    return mirror
