@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_data import register as register_data_commands
 from .errors import InputError, InterPLMError
 from .registry import DEFAULT_MODEL, MODELS
 
@@ -34,7 +35,8 @@ def parse_layers(text: str) -> list[int]:
 def _cmd_weights_synthetic(args) -> int:
     from .synthetic import write_synthetic_weights
 
-    out = write_synthetic_weights(Path(args.out), seed=args.seed, model=args.model)
+    layers = parse_layers(args.layers) if args.layers else None
+    out = write_synthetic_weights(Path(args.out), seed=args.seed, model=args.model, layers=layers)
     print(f"Synthetic weights (seed {args.seed}) written to {out}.")
     print(f"Use them with: export INTERPLM_WEIGHTS_DIR={out.resolve()}")
     print("Their features mean nothing biologically: they exist for tests and offline development.")
@@ -74,12 +76,11 @@ def _read_records(args):
 
 
 def _cmd_features(args) -> int:
-    from .pipeline import FeaturePipeline
-
-    records = _read_records(args)
     out = Path(args.out)
     if out.suffix != ".npz":
         raise InputError(f"--out must end in .npz (got {out.name}).")
+    records = _read_records(args)
+    from .pipeline import FeaturePipeline  # imports torch: only once the input is known good
     pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
     results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--out", required=True, help="directory to write")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    synthetic.add_argument("--layers", help="SAE layers to write, e.g. 1-6 (default: all)")
     synthetic.set_defaults(handler=_cmd_weights_synthetic)
     fetch = weights_commands.add_parser("fetch", help="download and cache the real weights")
     fetch.add_argument("--layers", help="SAE layers, e.g. 1-6 (default: all)")
@@ -132,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     features.add_argument("--quiet", action="store_true", help="no progress bars")
     features.set_defaults(handler=_cmd_features)
-    __import__("interplm_core.cli_data", fromlist=["register"]).register(commands)  # data-layer commands
+    register_data_commands(commands)
+    from .cli_atlas import register as register_atlas; register_atlas(commands)
     return parser
 
 

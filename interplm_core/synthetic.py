@@ -155,6 +155,8 @@ def write_synthetic_weights(
     corpus = random_proteins(16, seed)
     _, _, tokens = alphabet.get_batch_converter()([(str(i), s) for i, s in enumerate(corpus)])
     wanted = layers or list(spec.sae_layers)
+    for layer in wanted:
+        spec.check_layer(layer)
     with torch.inference_mode():
         reps = esm_model(tokens, repr_layers=wanted)["representations"]
     for layer in wanted:

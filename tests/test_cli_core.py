@@ -1,0 +1,104 @@
+"""The core CLI as a user runs it: a real subprocess, real files, real exit codes."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from interplm_core.pipeline import FeaturePipeline
+from interplm_core.sequences import parse_sequence_input
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "interplm_core", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+@pytest.fixture
+def cli_env(weights_env):
+    return {k: os.environ[k] for k in ("INTERPLM_WEIGHTS_DIR", "INTERPLM_CACHE_DIR", "HF_ENDPOINT", "INTERPLM_ESM_URL", "TORCH_HOME", "HF_HOME")}
+
+
+def test_features_from_fasta_writes_one_array_per_record(cli_env, fixtures_dir, tmp_path):
+    fasta = fixtures_dir / "uniprot" / "uniprot_sprot_multi_ex_8seqs.fasta"
+    out = tmp_path / "features.npz"
+    proc = run_cli("features", "--fasta", str(fasta), "--layer", "3", "--out", str(out), "--top", "4", "--quiet", env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    records = parse_sequence_input(fasta.read_text())
+    saved = np.load(out)
+    assert sorted(saved.files) == sorted(r.id for r in records)
+    expected = FeaturePipeline(progress=False).features(records[:2], 3)
+    for result in expected:
+        assert saved[result.record_id].shape == (result.length, 10240)
+        np.testing.assert_array_equal(saved[result.record_id], result.activations)
+        top = result.top_features(4)[0]
+        assert f"{top['feature']:>7}  {top['max_activation']:>8.3f}" in proc.stdout
+    assert proc.stdout.count("rank  feature") == len(records)
+    assert "synthetic weights" in proc.stderr
+
+
+def test_features_raw_sequence_is_named_query_and_unnormalized_differs(cli_env, tmp_path):
+    norm, raw = tmp_path / "n.npz", tmp_path / "r.npz"
+    assert run_cli("features", "--sequence", "MKTAYIAKQRQISFVKSHF", "--layer", "2", "--out", str(norm), env=cli_env).returncode == 0
+    assert run_cli("features", "--sequence", "MKTAYIAKQRQISFVKSHF", "--layer", "2", "--unnormalized", "--out", str(raw), env=cli_env).returncode == 0
+    n, r = np.load(norm)["query"], np.load(raw)["query"]
+    assert n.shape == r.shape == (19, 10240)
+    assert ((n > 0) == (r > 0)).mean() > 0.99 and not np.allclose(n, r)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sequence", "MKTJAYI", "--layer", "3"], "invalid character 'J' at position 4"),
+        (["--sequence", "", "--layer", "3"], "empty"),
+        (["--sequence", "MKTA", "--layer", "9"], "layer 9 has none"),
+        (["--fasta", "/nonexistent.fa", "--layer", "3"], "FASTA file not found"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_one_line(cli_env, tmp_path, args, message):
+    proc = run_cli("features", *args, "--out", str(tmp_path / "x.npz"), env=cli_env)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_missing_weights_offline_is_one_clear_line(tmp_path):
+    env = {"INTERPLM_WEIGHTS_DIR": str(tmp_path / "empty"), "INTERPLM_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "t"),
+           "HF_HOME": str(tmp_path / "hf"), "INTERPLM_CACHE_DIR": str(tmp_path / "c")}
+    proc = run_cli("features", "--sequence", "MKTA", "--layer", "1", "--out", str(tmp_path / "x.npz"), env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "esm2_t6_8M_UR50D.pt" in proc.stderr and "offline mode is on" in proc.stderr
+
+
+def test_weights_synthetic_then_fetch_from_that_directory(tmp_path):
+    out = tmp_path / "w"
+    proc = run_cli("weights", "synthetic", "--out", str(out), "--seed", "3", "--layers", "1-2")
+    assert proc.returncode == 0, proc.stderr
+    assert "mean nothing biologically" in proc.stdout
+    assert (out / "InterPLM-esm2-8m" / "layer_2" / "ae_normalized.pt").is_file()
+    assert not (out / "InterPLM-esm2-8m" / "layer_3").exists()
+    env = {"INTERPLM_WEIGHTS_DIR": str(out), "INTERPLM_OFFLINE": "1"}
+    fetched = run_cli("weights", "fetch", "--layers", "1-2", "--quiet", env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.count("weights dir") == 2 + 4
+    bad = run_cli("weights", "fetch", "--layers", "7", env=env)
+    assert bad.returncode == 2 and "layer 7 has none" in bad.stderr
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    from interplm_core.synthetic import write_synthetic_weights
+    import torch
+
+    a = write_synthetic_weights(tmp_path / "a", seed=1, layers=[2])
+    b = write_synthetic_weights(tmp_path / "b", seed=1, layers=[2])
+    c = write_synthetic_weights(tmp_path / "c", seed=2, layers=[2])
+    rel = "InterPLM-esm2-8m/layer_2/ae_unnormalized.pt"
+    sa, sb, sc = (torch.load(d / rel, weights_only=True) for d in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(sa["encoder.weight"], sc["encoder.weight"])
