@@ -1,0 +1,128 @@
+"""The queryable atlas: one DuckDB file made from the shards, the merged stats and the map.
+
+Tables (each with a `layer` column):
+    features(layer, feature, max_raw, max_activation, mean_activation, active_residues,
+             residue_frequency, active_proteins, protein_frequency, histogram, map_x, map_y)
+    top(layer, feature, rank, protein_index, record_id, position, activation,
+        window_start, window_sequence, window_activations)     top-k proteins per feature
+    proteins(protein_index, record_id, accession, description, sequence, length, shard)
+    protein_summaries(layer, protein_index, active_features, mean_active_per_residue,
+                      top_features, top_activations)
+    residues(layer, protein_index, position, feature, activation)   sorted, for range queries
+    concept_metrics(...), best_concepts(...)                        when annotations were given
+    histogram_bins(bin, low, high), meta(key, value)
+
+Rows are inserted in sorted order so DuckDB's zone maps make point and range lookups
+(one feature, one protein's residue range) take milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .histogram import bin_bounds
+from .merge import LayerStats
+
+
+def _sql_list(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def create_database(
+    path: Path,
+    manifest: dict,
+    corpus_path: Path,
+    layers: dict[int, tuple[LayerStats, np.ndarray, list[Path]]],
+    top_k: int,
+    protein_count: int,
+    residue_count: int,
+) -> duckdb.DuckDBPyConnection:
+    """Write a fresh database at `path`; `layers[L] = (stats, map_coords, shard_dirs)`."""
+    if path.exists():
+        path.unlink()
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in sorted(manifest.items())])
+    bins = pd.DataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(bin_bounds())], columns=["bin", "low", "high"])
+    con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins")
+    con.execute(
+        f"CREATE TABLE proteins AS SELECT * FROM read_parquet('{corpus_path}') ORDER BY protein_index"
+    )
+    con.execute("CREATE UNIQUE INDEX proteins_record ON proteins(record_id)")
+    first = True
+    for layer, (stats, coords, shard_dirs) in sorted(layers.items()):
+        features = pd.DataFrame({
+            "layer": np.full(len(stats.max_raw), layer, np.int16),
+            "feature": np.arange(len(stats.max_raw), dtype=np.int32),
+            "max_raw": stats.max_raw,
+            "max_activation": stats.max_activation,
+            "mean_activation": stats.mean_activation,
+            "active_residues": stats.active_residues,
+            "residue_frequency": stats.active_residues / max(residue_count, 1),
+            "active_proteins": stats.active_proteins,
+            "protein_frequency": stats.active_proteins / max(protein_count, 1),
+            "histogram": list(stats.histogram),
+            "map_x": coords[:, 0],
+            "map_y": coords[:, 1],
+        })
+        top = _sql_list([d / "top.parquet" for d in shard_dirs])
+        summaries = _sql_list([d / "proteins.parquet" for d in shard_dirs])
+        residues = _sql_list([d / "residues.parquet" for d in shard_dirs])
+        verb = "CREATE TABLE {name} AS" if first else "INSERT INTO {name}"
+        con.execute(f"{verb.format(name='features')} SELECT * FROM features ORDER BY feature")
+        con.execute(
+            f"""{verb.format(name='top')}
+            SELECT {layer}::SMALLINT AS layer, feature, rank::INTEGER AS rank, protein_index, record_id, position,
+                   activation, window_start, window_sequence, window_activations
+            FROM (SELECT *, row_number() OVER (PARTITION BY feature ORDER BY activation DESC, protein_index) AS rank
+                  FROM read_parquet({top}))
+            WHERE rank <= {int(top_k)} ORDER BY feature, rank"""
+        )
+        con.execute(
+            f"""{verb.format(name='protein_summaries')}
+            SELECT {layer}::SMALLINT AS layer, protein_index, active_features, mean_active_per_residue,
+                   top_features, top_activations
+            FROM read_parquet({summaries}) ORDER BY protein_index"""
+        )
+        con.execute(
+            f"""{verb.format(name='residues')}
+            SELECT {layer}::SMALLINT AS layer, protein_index, position, feature, activation
+            FROM read_parquet({residues}) ORDER BY protein_index, position, feature"""
+        )
+        first = False
+    create_concept_tables(con)
+    return con
+
+
+def create_concept_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS concept_metrics (layer SMALLINT, feature INTEGER, concept VARCHAR,
+           residue_level BOOLEAN, threshold DOUBLE, tp BIGINT, fp BIGINT, positives BIGINT, domains BIGINT,
+           domains_hit BIGINT, precision DOUBLE, recall DOUBLE, recall_per_domain DOUBLE, f1 DOUBLE)"""
+    )
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS best_concepts (layer SMALLINT, feature INTEGER, concept VARCHAR,
+           threshold DOUBLE, precision DOUBLE, recall DOUBLE, f1 DOUBLE)"""
+    )
+
+
+def store_concepts(con: duckdb.DuckDBPyConnection, layer: int, metrics: pd.DataFrame, best: pd.DataFrame) -> None:
+    """Replace one layer's concept results."""
+    create_concept_tables(con)
+    con.execute("DELETE FROM concept_metrics WHERE layer = ?", [layer])
+    con.execute("DELETE FROM best_concepts WHERE layer = ?", [layer])
+    metrics = metrics.assign(layer=np.int16(layer))
+    best = best.assign(layer=np.int16(layer))
+    con.execute(
+        """INSERT INTO concept_metrics SELECT layer, feature, concept, residue_level, threshold, tp, fp, positives,
+           domains, domains_hit, precision, recall, recall_per_domain, f1 FROM metrics
+           ORDER BY feature, concept, threshold"""
+    )
+    con.execute(
+        "INSERT INTO best_concepts SELECT layer, feature, concept, threshold, precision, recall, f1 FROM best ORDER BY feature"
+    )

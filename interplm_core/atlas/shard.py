@@ -1,0 +1,212 @@
+"""Statistics of one shard of the corpus: the unit of work of every engine.
+
+A shard's result depends only on its proteins, the weights and the build parameters, so
+the local and the Ray engine produce byte-identical shards, and a resumed build reuses
+finished shards as they are. Everything in it merges exactly across shards: maxima by
+max, counts and histograms by sum, top-k lists by re-ranking with the same tie-break
+(higher activation first, then lower corpus index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .corpus import CorpusProtein
+from .histogram import BIN_COUNT, feature_histograms
+
+#: Proteins embedded per ESM call inside a shard (bounds memory, not results).
+EMBED_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class ShardParams:
+    """Build parameters that shape a shard's content (recorded in the manifest)."""
+
+    layer: int
+    top_k: int = 10
+    window: int = 15  # residues kept each side of a top example's peak
+    residue_index_min: float | None = 0.0  # index activations above this; None: no index
+    summary_features: int = 10  # top features listed per protein
+
+
+@dataclass
+class ShardResult:
+    """Everything one shard contributes to the atlas, as Arrow tables."""
+
+    stats: pa.Table  # one row per feature
+    top: pa.Table  # per feature, the shard's top-k proteins
+    proteins: pa.Table  # one row per protein
+    residues: pa.Table  # sparse (protein, position, feature, activation) index
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {"stats": self.stats, "top": self.top, "proteins": self.proteins, "residues": self.residues}
+
+
+def compute_shard(
+    proteins: list[CorpusProtein],
+    params: ShardParams,
+    embed: Callable[[list[str], int], list[np.ndarray]],
+    encode_raw: Callable[[torch.Tensor], torch.Tensor],
+    inv_scale: np.ndarray | None,
+    feature_count: int,
+    on_protein: Callable[[int], None] | None = None,
+) -> ShardResult:
+    """Embed, encode and summarise `proteins` (a contiguous slice of the corpus).
+
+    `inv_scale` turns raw activations into reported ones (None: report raw values).
+    `on_protein(residues)` is called after each protein, for progress bars.
+    """
+    k, width = params.top_k, 2 * params.window + 1
+    max_raw = np.zeros(feature_count, np.float32)
+    max_act = np.zeros(feature_count, np.float32)
+    sum_act = np.zeros(feature_count, np.float64)
+    active_residues = np.zeros(feature_count, np.int64)
+    active_proteins = np.zeros(feature_count, np.int64)
+    hist = np.zeros((feature_count, BIN_COUNT), np.int64)
+    top_act = np.zeros((k, feature_count), np.float32)
+    top_protein = np.full((k, feature_count), -1, np.int64)
+    top_pos = np.zeros((k, feature_count), np.int64)
+    top_window = np.zeros((k, feature_count, width), np.float32)
+    protein_rows: dict[str, list] = {
+        "protein_index": [], "record_id": [], "description": [], "length": [],
+        "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
+    }
+    residue_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    columns = np.arange(feature_count)
+
+    for chunk_start in range(0, len(proteins), EMBED_CHUNK):
+        chunk = proteins[chunk_start:chunk_start + EMBED_CHUNK]
+        embeddings = embed([p.sequence for p in chunk], params.layer)
+        for protein, embedding in zip(chunk, embeddings):
+            raw = encode_raw(torch.from_numpy(embedding)).numpy()
+            act = raw * inv_scale if inv_scale is not None else raw
+            fires = raw > 0
+            length = raw.shape[0]
+            np.maximum(max_raw, raw.max(axis=0), out=max_raw)
+            peak_pos = act.argmax(axis=0)
+            peak = act[peak_pos, columns]
+            np.maximum(max_act, peak, out=max_act)
+            sum_act += act.sum(axis=0, dtype=np.float64)
+            per_feature = fires.sum(axis=0)
+            active_residues += per_feature
+            active_proteins += per_feature > 0
+            rows, cols = np.nonzero(fires)
+            hist += feature_histograms(cols, act[rows, cols], feature_count)
+
+            # Running top-k: the new protein goes after the current entries, and a stable
+            # sort keeps earlier (lower-index) proteins first among equal activations.
+            offsets = np.arange(-params.window, params.window + 1)
+            where = peak_pos[None, :] + offsets[:, None]  # [width, F]
+            inside = (where >= 0) & (where < length)
+            window = np.where(inside, act[np.clip(where, 0, length - 1), columns[None, :]], np.nan)
+            cand_act = np.vstack([top_act, peak[None, :]])
+            order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
+            top_act = np.take_along_axis(cand_act, order, axis=0)
+            top_protein = np.take_along_axis(np.vstack([top_protein, np.full((1, feature_count), protein.index)]), order, axis=0)
+            top_pos = np.take_along_axis(np.vstack([top_pos, peak_pos[None, :]]), order, axis=0)
+            top_window = np.take_along_axis(
+                np.concatenate([top_window, window.T[None, :, :]], axis=0), order[:, :, None], axis=0
+            )
+
+            firing = np.flatnonzero(per_feature)
+            ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
+            protein_rows["protein_index"].append(protein.index)
+            protein_rows["record_id"].append(protein.record_id)
+            protein_rows["description"].append(protein.description)
+            protein_rows["length"].append(length)
+            protein_rows["active_features"].append(len(firing))
+            protein_rows["mean_active_per_residue"].append(float(fires.sum()) / length)
+            protein_rows["top_features"].append(ranked.astype(np.int32).tolist())
+            protein_rows["top_activations"].append(peak[ranked].astype(np.float32).tolist())
+
+            if params.residue_index_min is not None:
+                keep = fires & (act > params.residue_index_min)
+                r, c = np.nonzero(keep)  # row-major: sorted by position, then feature
+                residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
+            if on_protein:
+                on_protein(length)
+
+    stats = pa.table({
+        "feature": pa.array(columns.astype(np.int32)),
+        "max_raw": max_raw,
+        "max_activation": max_act,
+        "sum_activation": sum_act,
+        "active_residues": active_residues,
+        "active_proteins": active_proteins,
+        "histogram": pa.FixedSizeListArray.from_arrays(pa.array(hist.ravel()), BIN_COUNT),
+    })
+    return ShardResult(
+        stats=stats,
+        top=_top_table(proteins, top_act, top_protein, top_pos, top_window, params.window),
+        proteins=pa.table(protein_rows, schema=PROTEIN_SCHEMA),
+        residues=_residue_table(residue_parts),
+    )
+
+
+PROTEIN_SCHEMA = pa.schema([
+    ("protein_index", pa.int64()), ("record_id", pa.string()), ("description", pa.string()),
+    ("length", pa.int32()), ("active_features", pa.int32()), ("mean_active_per_residue", pa.float64()),
+    ("top_features", pa.list_(pa.int32())), ("top_activations", pa.list_(pa.float32())),
+])
+RESIDUE_SCHEMA = pa.schema([
+    ("protein_index", pa.int64()), ("position", pa.int32()), ("feature", pa.int32()), ("activation", pa.float32()),
+])
+TOP_SCHEMA = pa.schema([
+    ("feature", pa.int32()), ("shard_rank", pa.int32()), ("protein_index", pa.int64()), ("record_id", pa.string()),
+    ("position", pa.int32()), ("activation", pa.float32()), ("window_start", pa.int32()),
+    ("window_sequence", pa.string()), ("window_activations", pa.list_(pa.float32())),
+])
+
+
+def _top_table(proteins, top_act, top_protein, top_pos, top_window, half_width) -> pa.Table:
+    """Rows (feature, shard rank) with a positive activation, windows clipped to the protein."""
+    sequences = {p.index: p.sequence for p in proteins}
+    record_ids = {p.index: p.record_id for p in proteins}
+    ranks, features = np.nonzero(top_act > 0)
+    order = np.lexsort((ranks, features))
+    ranks, features = ranks[order], features[order]
+    protein_index = top_protein[ranks, features]
+    peak = top_pos[ranks, features]
+    windows = top_window[ranks, features]  # [rows, width], NaN outside the protein
+    inside = ~np.isnan(windows)
+    starts = np.maximum(peak - half_width, 0)
+    lengths = inside.sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    window_values = pa.ListArray.from_arrays(pa.array(offsets), pa.array(windows[inside].astype(np.float32)))
+    window_sequences = [
+        sequences[i][s:s + n] for i, s, n in zip(protein_index.tolist(), starts.tolist(), lengths.tolist())
+    ]
+    return pa.table(
+        {
+            "feature": features.astype(np.int32),
+            "shard_rank": ranks.astype(np.int32),
+            "protein_index": protein_index.astype(np.int64),
+            "record_id": [record_ids[i] for i in protein_index.tolist()],
+            "position": (peak + 1).astype(np.int32),
+            "activation": top_act[ranks, features].astype(np.float32),
+            "window_start": (starts + 1).astype(np.int32),
+            "window_sequence": window_sequences,
+            "window_activations": window_values,
+        },
+        schema=TOP_SCHEMA,
+    )
+
+
+def _residue_table(parts) -> pa.Table:
+    if not parts:
+        return RESIDUE_SCHEMA.empty_table()
+    protein, position, feature, activation = (np.concatenate(column) for column in zip(*parts))
+    return pa.table(
+        {
+            "protein_index": protein.astype(np.int64),
+            "position": position.astype(np.int32),
+            "feature": feature.astype(np.int32),
+            "activation": activation.astype(np.float32),
+        },
+        schema=RESIDUE_SCHEMA,
+    )

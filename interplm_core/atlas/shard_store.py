@@ -1,0 +1,33 @@
+"""Finished shards on disk: written atomically, so a killed build never leaves half a shard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .shard import ShardResult
+
+
+def write_shard(directory: Path, result: ShardResult) -> None:
+    """Write the shard's tables beside `directory`, then rename into place."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    temporary = directory.with_name(directory.name + f".tmp-{os.getpid()}")
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    temporary.mkdir()
+    for name, table in result.tables().items():
+        pq.write_table(table, temporary / f"{name}.parquet", compression="zstd")
+    os.replace(temporary, directory)
+
+
+def clear_partial_shards(shards_root: Path) -> int:
+    """Remove temporary shard directories a killed build left behind; how many there were."""
+    if not shards_root.is_dir():
+        return 0
+    leftovers = [p for p in shards_root.glob("layer_*/*.tmp-*") if p.is_dir()]
+    for path in leftovers:
+        shutil.rmtree(path)
+    return len(leftovers)

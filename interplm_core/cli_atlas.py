@@ -1,0 +1,189 @@
+"""`interplm atlas ...`: build a feature atlas and query it from the shell.
+
+    atlas build --fasta FILE --layer L --out PATH [--engine local|ray] [--unnormalized]
+    atlas max --atlas PATH --out FILE.npy        per-feature maxima of the raw SAE (float32)
+    atlas top FEATURE --atlas PATH [--k K] [--json]
+    atlas residues RECORD START END --atlas PATH [--json]   features firing on a residue range
+    atlas concepts --atlas PATH --annotations FILE          (re)compute concept associations
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .registry import DEFAULT_MODEL, MODELS
+
+
+def register(subparsers) -> None:
+    atlas = subparsers.add_parser("atlas", help="build and query a feature atlas of a protein corpus")
+    commands = atlas.add_subparsers(dest="atlas_command", required=True)
+
+    build = commands.add_parser("build", help="compute per-feature statistics over a FASTA corpus")
+    build.add_argument("--fasta", required=True, help="the corpus (FASTA, any number of proteins)")
+    build.add_argument("--layer", required=True, help="SAE layer(s): 3, 1-6 or 1,3,5")
+    build.add_argument("--out", required=True, help="atlas directory (created; resumed if it holds the same build)")
+    build.add_argument("--engine", choices=("local", "ray"), default="local")
+    build.add_argument("--unnormalized", action="store_true", help="report raw activations instead of the published normalised scale")
+    build.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    build.add_argument("--shard-size", type=int, default=100, help="proteins per shard (unit of work and of resume)")
+    build.add_argument("--top-k", type=int, default=10, help="top proteins kept per feature")
+    build.add_argument("--window", type=int, default=15, help="residues kept each side of a top example's peak")
+    build.add_argument("--residue-index-min", type=float, default=0.0,
+                       help="index residue activations above this value for range queries (default: every non-zero one)")
+    build.add_argument("--no-residue-index", action="store_true", help="no residue index (for very large corpora)")
+    build.add_argument("--map", dest="map_method", choices=("pca", "umap"), default="pca",
+                       help="2-D feature map of decoder vectors: pca (fast) or umap (needs umap-learn, ~2 min per layer)")
+    build.add_argument("--annotations", help="UniProt JSON entries or a TSV (accession, concept, start, end) for concept analysis")
+    build.add_argument("--ray-address", help="Ray cluster address (default: start a local instance on loopback)")
+    build.add_argument("--workers", type=int, default=2, help="Ray workers (actors)")
+    build.add_argument("--cpus-per-worker", type=float, default=1.0)
+    build.add_argument("--gpus-per-worker", type=float, default=0.0)
+    build.add_argument("--overwrite", action="store_true", help="delete an existing atlas at --out first")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(handler=_cmd_build)
+
+    maxima = commands.add_parser("max", help="write the per-feature maximum (raw) vector as .npy")
+    maxima.add_argument("--atlas", required=True)
+    maxima.add_argument("--out", required=True, help="output .npy")
+    maxima.add_argument("--layer", type=int)
+    maxima.set_defaults(handler=_cmd_max)
+
+    top = commands.add_parser("top", help="top activating proteins of a feature")
+    top.add_argument("feature", type=int)
+    top.add_argument("--atlas", required=True)
+    top.add_argument("--k", type=int)
+    top.add_argument("--layer", type=int)
+    top.add_argument("--json", action="store_true", help="print JSON")
+    top.set_defaults(handler=_cmd_top)
+
+    residues = commands.add_parser("residues", help="features firing on a residue range of a corpus protein")
+    residues.add_argument("record", help="record id or accession")
+    residues.add_argument("start", type=int)
+    residues.add_argument("end", type=int)
+    residues.add_argument("--atlas", required=True)
+    residues.add_argument("--layer", type=int)
+    residues.add_argument("--limit", type=int, default=20)
+    residues.add_argument("--json", action="store_true")
+    residues.set_defaults(handler=_cmd_residues)
+
+    concepts = commands.add_parser("concepts", help="associate features with UniProt concepts (precision/recall/F1)")
+    concepts.add_argument("--atlas", required=True)
+    concepts.add_argument("--annotations", required=True)
+    concepts.add_argument("--layer", type=int, help="default: every layer of the atlas")
+    concepts.set_defaults(handler=_cmd_concepts)
+
+
+def _cmd_build(args) -> int:
+    from .atlas.build import BuildOptions, build_atlas
+    from .atlas.engine_ray import RayOptions
+    from .cli import parse_layers
+
+    options = BuildOptions(
+        layers=parse_layers(args.layer),
+        model=args.model,
+        engine=args.engine,
+        scale="raw" if args.unnormalized else "normalized",
+        shard_size=args.shard_size,
+        top_k=args.top_k,
+        window=args.window,
+        residue_index_min=None if args.no_residue_index else args.residue_index_min,
+        map_method=args.map_method,
+        annotations=Path(args.annotations) if args.annotations else None,
+        ray=RayOptions(args.ray_address, args.workers, args.cpus_per_worker, args.gpus_per_worker),
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    report = build_atlas(Path(args.fasta), Path(args.out), options)
+    if report.synthetic:
+        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    rate = report.residues * len(options.layers) / report.seconds_shards if report.shards_computed == report.shards_total else None
+    print(
+        f"Atlas of {report.proteins:,} proteins ({report.residues:,} residues), layer(s) "
+        f"{','.join(map(str, options.layers))}: {report.shards_computed} of {report.shards_total} shards computed "
+        f"now in {report.seconds_shards:.1f} s" + (f" ({rate:,.0f} residues/s)" if rate else "") + f" -> {report.layout.root}"
+    )
+    return 0
+
+
+def _open(path: str):
+    from .atlas.reader import FeatureAtlas
+
+    return FeatureAtlas(Path(path))
+
+
+def _cmd_max(args) -> int:
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        raise InputError(f"--out must end in .npy (got {out.name}).")
+    atlas = _open(args.atlas)
+    layer = atlas.default_layer(args.layer)
+    maxima = atlas.maxima(layer).astype(np.float32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, maxima)
+    print(f"Wrote {len(maxima):,} per-feature maxima (layer {layer}, raw SAE, {int((maxima == 0).sum())} dead) to {out}")
+    return 0
+
+
+def _cmd_top(args) -> int:
+    atlas = _open(args.atlas)
+    layer = atlas.default_layer(args.layer)
+    top = atlas.top_examples(layer, args.feature, args.k)
+    rows = [
+        {"rank": int(r.rank), "record_id": r.record_id, "position": int(r.position), "activation": float(r.activation),
+         "window_start": int(r.window_start), "window": r.window_sequence}
+        for r in top.itertuples()
+    ]
+    if args.json:
+        print(json.dumps({"feature": args.feature, "layer": layer, "scale": atlas.scale, "top": rows}, indent=2))
+        return 0
+    print(f"feature {args.feature}, layer {layer} ({atlas.scale} activations)")
+    if not rows:
+        print("  never fires in this corpus")
+    for row in rows:
+        print(f"{row['rank']:>4}  {row['record_id']:<28} {row['position']:>6}  {row['activation']:>9.4f}  {row['window']}")
+    return 0
+
+
+def _cmd_residues(args) -> int:
+    atlas = _open(args.atlas)
+    layer = atlas.default_layer(args.layer)
+    hits = atlas.features_in_range(layer, args.record, args.start, args.end).head(args.limit)
+    rows = [
+        {"feature": int(r.feature), "max_activation": float(r.max_activation), "peak_position": int(r.peak_position), "residues": int(r.residues)}
+        for r in hits.itertuples()
+    ]
+    if args.json:
+        print(json.dumps({"record": args.record, "start": args.start, "end": args.end, "layer": layer, "features": rows}, indent=2))
+        return 0
+    print(f"{args.record} {args.start}-{args.end}, layer {layer}: {len(rows)} feature(s) shown")
+    for row in rows:
+        print(f"  feature {row['feature']:>6}  max {row['max_activation']:.4f} at {row['peak_position']}  ({row['residues']} residues)")
+    return 0
+
+
+def _cmd_concepts(args) -> int:
+    import duckdb
+
+    from .atlas.concept_pass import annotate
+    from .atlas.worker import ShardWorker
+
+    atlas = _open(args.atlas)
+    layers = [atlas.default_layer(args.layer)] if args.layer is not None else atlas.layers
+    manifest = atlas.manifest
+    atlas.close()
+    worker = ShardWorker(manifest["model"], layers, manifest["scale"])
+    con = duckdb.connect(str(atlas.layout.database_path))
+    try:
+        for layer in layers:
+            count = annotate(con, worker, layer, Path(args.annotations), manifest["scale"], atlas.layout.maxima_path(layer))
+            best = con.execute("SELECT count(*) FROM best_concepts WHERE layer = ?", [layer]).fetchone()[0]
+            print(f"layer {layer}: {count} annotated protein(s) scored; {best} feature(s) have a best concept")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return 0
