@@ -134,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     features.add_argument("--quiet", action="store_true", help="no progress bars")
     features.set_defaults(handler=_cmd_features)
-    from .cli_atlas import register as register_atlas; register_atlas(commands)
     register_data_commands(commands)
     from .cli_atlas import register as register_atlas; register_atlas(commands)
     return parser
