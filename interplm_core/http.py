@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import threading
 from dataclasses import dataclass, field
@@ -27,8 +29,12 @@ from .disk_cache import CachedResponse, get_response_cache
 from .errors import NetworkError, OfflineError
 from .settings import Settings, get_settings
 
-PROJECT_URL = "https://github.com/ElanaPearl/InterPLM"
-USER_AGENT = f"InterPLM-Explorer/{__version__} (+{PROJECT_URL})"
+#: Names the tool and what it runs on; set INTERPLM_CONTACT to add an address services can reach.
+USER_AGENT = (
+    f"InterPLM-Explorer/{__version__} (protein feature explorer on ESM-2 + InterPLM SAEs"
+    + (f"; {os.environ['INTERPLM_CONTACT']}" if os.environ.get("INTERPLM_CONTACT") else "")
+    + ")"
+)
 
 #: Status codes worth retrying: rate limiting and server-side trouble.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
