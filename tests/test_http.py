@@ -18,7 +18,7 @@ def test_user_agent_names_the_project(mirror_env):
     fetch_entry("P61626")
     agent = mirror_env.requests[-1].user_agent
     assert agent == USER_AGENT
-    assert agent.startswith(f"InterPLM-Explorer/{__version__} (+http")
+    assert agent.startswith(f"InterPLM-Explorer/{__version__} (")
 
 
 def test_503_then_200_is_retried(mirror_env, monkeypatch):
