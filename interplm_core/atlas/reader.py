@@ -34,9 +34,9 @@ class FeatureAtlas:
     def __init__(self, path: Path):
         self.layout = AtlasLayout(Path(path))
         manifest = self.layout.read_manifest()
-        if manifest is None or not self.layout.database_path.is_file():
-            raise InputError(f"{path} is not a finished atlas: build it with `interplm atlas build`.")
-        if manifest.get("state") != "complete":
+        if manifest is None:
+            raise InputError(f"{path} is not an atlas: build one with `interplm atlas build`.")
+        if manifest.get("state") != "complete" or not self.layout.database_path.is_file():
             raise InputError(f"The atlas at {path} is unfinished: run the same `atlas build` again to complete it.")
         self.manifest = manifest
         self._con = duckdb.connect(str(self.layout.database_path), read_only=True)

@@ -1,0 +1,208 @@
+"""Atlas build (local engine): maxima, top-k, frequencies, resume, range queries, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from interplm_core.atlas.build import BuildOptions, build_atlas
+from interplm_core.atlas.corpus import read_corpus
+from interplm_core.atlas.reader import FeatureAtlas
+from interplm_core.cli import main
+from interplm_core.errors import InputError
+from interplm_core.settings import get_settings
+
+from .atlas_helpers import LAYER, assert_same_atlas, write_concepts_tsv, write_corpus
+
+SHARD_SIZE = 3  # 10 proteins -> 4 shards
+
+
+@pytest.fixture(scope="module")
+def atlas_env(synthetic_weights_dir, tmp_path_factory):
+    base = tmp_path_factory.mktemp("atlas")
+    settings = get_settings().with_(
+        weights_dir=synthetic_weights_dir,
+        cache_dir=base / "cache",
+        esm_url="http://127.0.0.1:9/unreachable",
+        hf_endpoint="http://127.0.0.1:9",
+    )
+    corpus = write_corpus(base / "corpus.fasta")
+    concepts = write_concepts_tsv(base / "concepts.tsv")
+    return settings, corpus, concepts, base
+
+
+def _options(concepts=None, **changes) -> BuildOptions:
+    return BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
+
+
+@pytest.fixture(scope="module")
+def local_atlas(atlas_env):
+    settings, corpus, concepts, base = atlas_env
+    report = build_atlas(corpus, base / "local", _options(concepts), settings)
+    assert report.shards_computed == report.shards_total == 4
+    return base / "local"
+
+
+@pytest.fixture(scope="module")
+def brute_force(atlas_env):
+    """Features of every corpus protein straight from the pipeline, raw and normalised."""
+    from interplm_core.pipeline import FeaturePipeline
+
+    settings, corpus, _, base = atlas_env
+    pipeline = FeaturePipeline(settings=settings.with_(cache_dir=base / "bf-cache"), progress=False)
+    proteins = read_corpus(corpus)
+    records = [p.sequence for p in proteins]
+    raw = [r.activations for r in pipeline.features(records, LAYER, normalized=False)]
+    norm = [r.activations for r in pipeline.features(records, LAYER, normalized=True)]
+    return proteins, raw, norm
+
+
+def test_maxima_are_global_max_of_raw_features(local_atlas, brute_force):
+    _, raw, _ = brute_force
+    expected = np.max(np.vstack(raw), axis=0)
+    maxima = FeatureAtlas(local_atlas).maxima(LAYER)
+    assert maxima.dtype == np.float32 and maxima.shape == (10_240,)
+    np.testing.assert_allclose(maxima, expected, rtol=1e-5, atol=1e-5)
+    assert ((maxima == 0) == (expected == 0)).all()  # the same dead features
+
+
+def test_frequencies_and_histograms_match_brute_force(local_atlas, brute_force):
+    _, raw, norm = brute_force
+    atlas = FeatureAtlas(local_atlas)
+    fires = np.vstack(raw) > 0
+    for feature in (0, 17, 4096, int(fires.sum(axis=0).argmax())):
+        row = atlas.feature(LAYER, feature)
+        assert row["active_residues"] == fires[:, feature].sum()
+        assert row["active_proteins"] == sum(int((r[:, feature] > 0).any()) for r in raw)
+        assert sum(row["histogram"]) == row["active_residues"]
+        np.testing.assert_allclose(row["max_activation"], np.vstack(norm)[:, feature].max(), rtol=1e-5, atol=1e-5)
+
+
+def test_top_k_matches_brute_force(local_atlas, brute_force):
+    proteins, _, norm = brute_force
+    atlas = FeatureAtlas(local_atlas)
+    peaks = np.stack([a.max(axis=0) for a in norm])  # [proteins, F]
+    checked = 0
+    for feature in range(0, 10_240, 97):
+        values = peaks[:, feature]
+        order = np.lexsort((np.arange(len(values)), -values))
+        order = [i for i in order if values[i] > 0][:5]
+        top = atlas.top_examples(LAYER, feature)
+        assert len(top) == len(order)
+        np.testing.assert_allclose(top["activation"].to_numpy(), values[order], rtol=1e-5, atol=1e-5)
+        gaps = np.abs(np.diff(values[order])) > 1e-4
+        if gaps.all():  # no near-ties: the order must match exactly
+            assert top["record_id"].tolist() == [proteins[i].record_id for i in order]
+            for row, i in zip(top.itertuples(), order):
+                assert row.position == int(norm[i][:, feature].argmax()) + 1
+                seq = proteins[i].sequence
+                assert row.window_sequence == seq[row.window_start - 1: row.window_start - 1 + len(row.window_sequence)]
+                assert seq[row.position - 1] in row.window_sequence
+                assert len(row.window_activations) == len(row.window_sequence)
+            checked += 1
+    assert checked > 50
+
+
+def test_features_in_residue_range_match_brute_force(local_atlas, brute_force):
+    proteins, _, norm = brute_force
+    atlas = FeatureAtlas(local_atlas)
+    protein = proteins[4]
+    hits = atlas.features_in_range(LAYER, protein.record_id, 3, 9)
+    expected = np.flatnonzero((norm[4][2:9] > 0).any(axis=0))
+    assert sorted(hits["feature"].tolist()) == expected.tolist()
+    assert hits["max_activation"].is_monotonic_decreasing
+    with pytest.raises(InputError, match="outside"):
+        atlas.features_in_range(LAYER, protein.record_id, 3, 9999)
+    with pytest.raises(InputError, match="not in this atlas"):
+        atlas.features_in_range(LAYER, "nope", 1, 2)
+
+
+def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas):
+    settings, corpus, concepts, base = atlas_env
+    out = base / "resumed"
+
+    class Killed(Exception):
+        pass
+
+    done = []
+
+    def kill_after_two(layer, shard):
+        done.append(shard.number)
+        if len(done) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_atlas(corpus, out, _options(concepts), settings, after_shard=kill_after_two)
+    assert not (out / "atlas.duckdb").exists()
+    assert json.loads((out / "manifest.json").read_text())["state"] == "building"
+    (out / "shards" / f"layer_{LAYER}" / "000003.tmp-999").mkdir()  # a half-written shard
+    with pytest.raises(InputError, match="unfinished"):
+        FeatureAtlas(out)
+    report = build_atlas(corpus, out, _options(concepts), settings)
+    assert report.shards_computed == 2  # only the missing ones
+    assert not list((out / "shards").glob("*/*.tmp-*"))
+    assert_same_atlas(local_atlas, out)
+
+
+def test_resume_refuses_other_settings(atlas_env, local_atlas):
+    settings, corpus, _, base = atlas_env
+    copy = base / "copy"
+    shutil.copytree(local_atlas, copy)
+    with pytest.raises(InputError, match="top_k"):
+        build_atlas(corpus, copy, BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=7, window=4, progress=False), settings)
+
+
+def test_best_concepts_stored(local_atlas):
+    atlas = FeatureAtlas(local_atlas)
+    best = atlas._query("SELECT * FROM best_concepts ORDER BY f1 DESC")
+    assert len(best) > 0 and best["f1"].between(0, 1).all()
+    feature = int(best.iloc[0]["feature"])
+    card = atlas.feature(LAYER, feature)
+    assert card["best_concept"] == best.iloc[0]["concept"]
+    found = atlas.search(LAYER, "test fold")
+    assert found.empty or found["match"].str.contains("Test fold").all()
+    assert not atlas.search(LAYER, "kinase").empty  # description keyword of top proteins
+
+
+def test_similar_features_by_decoder_cosine(local_atlas, synthetic_weights_dir):
+    import torch
+
+    atlas = FeatureAtlas(local_atlas)
+    similar = atlas.similar(LAYER, 42, 5)
+    state = torch.load(synthetic_weights_dir / "InterPLM-esm2-8m" / f"layer_{LAYER}" / "ae_unnormalized.pt")
+    decoder = state["decoder.weight"].numpy()
+    unit = decoder / np.linalg.norm(decoder, axis=0, keepdims=True).clip(1e-12)
+    cosine = unit.T @ unit[:, 42]
+    cosine[42] = -np.inf
+    assert similar["feature"].tolist() == np.argsort(-cosine)[:5].tolist()
+    np.testing.assert_allclose(similar["cosine"], np.sort(cosine)[::-1][:5], rtol=1e-5)
+    coords = atlas.feature_map(LAYER)
+    assert len(coords) == int(unit.any(axis=0).sum())
+    assert np.isfinite(coords[["map_x", "map_y"]].to_numpy()).all()
+
+
+def test_cli_max_top_and_errors(weights_env, local_atlas, tmp_path, capsys):
+    out = tmp_path / "max.npy"
+    assert main(["atlas", "max", "--atlas", str(local_atlas), "--out", str(out)]) == 0
+    assert np.array_equal(np.load(out), FeatureAtlas(local_atlas).maxima(LAYER))
+    capsys.readouterr()
+    assert main(["atlas", "top", "17", "--atlas", str(local_atlas), "--k", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = FeatureAtlas(local_atlas).top_examples(LAYER, 17, 3)
+    assert [r["record_id"] for r in printed["top"]] == expected["record_id"].tolist()
+    assert {"record_id", "position", "activation"} <= set(printed["top"][0])
+    bad = [
+        ["atlas", "max", "--atlas", str(local_atlas), "--out", str(tmp_path / "max.txt")],
+        ["atlas", "top", "99999", "--atlas", str(local_atlas), "--json"],
+        ["atlas", "top", "1", "--atlas", str(tmp_path / "missing")],
+        ["atlas", "top", "1", "--atlas", str(local_atlas), "--k", "50"],
+        ["atlas", "build", "--fasta", str(tmp_path / "none.fasta"), "--layer", "2", "--out", str(tmp_path / "a")],
+        ["atlas", "build", "--fasta", str(tmp_path / "none.fasta"), "--layer", "9", "--out", str(tmp_path / "a")],
+    ]
+    for argv in bad:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err, err
