@@ -1,0 +1,65 @@
+"""Feature page: one SAE feature on the current protein (profile, structure, top residues, atlas)."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from interplm_core import figures, structure_view
+from ui import panels
+from ui.atlas_views import render_atlas_section
+from ui.state import set_selected
+
+protein = st.session_state.get("protein")
+st.title("Feature")
+if protein is None:
+    st.info("Load a protein on the Protein page first; this page then shows one of its features in detail.")
+    st.page_link("app_pages/protein.py", label="Go to the Protein page", icon=":material/biotech:")
+    st.stop()
+
+result = protein.result
+selected = st.session_state["selected"]
+default = selected[0] if selected else panels.displayed_features(protein)[0]
+if st.session_state.get("feature_id") != default:
+    st.session_state["feature_id"] = int(default)
+
+
+def _choose() -> None:
+    chosen = int(st.session_state["feature_id"])
+    set_selected([chosen] + [f for f in st.session_state["selected"] if f != chosen])
+
+
+c1, c2 = st.columns([1, 3])
+c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1] - 1, step=1, key="feature_id",
+                on_change=_choose)
+feature = int(st.session_state["feature_id"])
+values = result.activations[:, feature]
+c2.markdown(f"### f{feature} on {protein.title}")
+c2.caption(f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} · max {values.max():.3f} · "
+           f"fires on {(values > 0).sum()} of {len(values)} residues")
+
+scale = 1.0 if protein.normalized else float(max(values.max(), 1e-6))
+threshold = st.slider("Firing threshold (share of the colour scale)", 0.0, 1.0, 0.3, 0.05, key="feature_threshold")
+st.plotly_chart(figures.profile_figure(protein.record.sequence, values, feature, threshold=threshold * scale,
+                                       normalized=protein.normalized, tracks=protein.tracks()),
+                key="profile", config={"displaylogo": False})
+
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("#### Where it fires on the structure")
+    track = [structure_view.FeatureTrack(feature, values, figures.FEATURE_COLOURS[0])]
+    panels.render_structure(protein, track, "feature3d", scale=scale)
+with right:
+    st.markdown("#### Top residues")
+    order = np.argsort(-values, kind="stable")
+    order = [i for i in order if values[i] > 0][:15]
+    rows = []
+    for i in order:
+        notes = protein.entry.annotations_at(i + 1) if protein.entry is not None else []
+        rows.append({"position": i + 1, "residue": protein.record.sequence[i], "activation": round(float(values[i]), 4),
+                     "UniProt annotation": "; ".join(notes)})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="top_residues")
+    else:
+        st.caption(f"f{feature} does not fire anywhere on this protein.")
+
+render_atlas_section(feature, protein.layer, result)

@@ -1,0 +1,117 @@
+"""Protein page: choose a protein, see its top SAE features per residue and on the structure."""
+
+import streamlit as st
+
+from ui import panels
+from ui.exports import render_exports
+from ui.loader import EXAMPLES, ProteinRequest, load_protein, recompute, show_error
+from ui.state import set_selected
+
+st.title("InterPLM Explorer")
+st.caption("ESM-2 8M · InterPLM sparse autoencoders (10,240 features per layer, layers 1-6)")
+
+SOURCES = ("Example", "UniProt", "Sequence", "Upload")
+SOURCE_LABELS = {"Example": "Example", "UniProt": "UniProt accession / name",
+                 "Sequence": "Sequence or FASTA", "Upload": "Upload file"}
+
+with st.container(border=True):
+    source = st.radio("Input", SOURCES, key="source", horizontal=True, format_func=SOURCE_LABELS.get)
+    request = None
+    if source == "Example":
+        cols = st.columns(len(EXAMPLES))
+        for col, (acc, (label, _)) in zip(cols, EXAMPLES.items()):
+            if col.button(f"{acc}\n\n{label}", key=f"example_{acc}", width="stretch"):
+                st.session_state["query"] = acc
+                request = ProteinRequest(accession=acc)
+    elif source == "UniProt":
+        c1, c2 = st.columns([3, 1])
+        c1.text_input("UniProt accession or entry name", key="query", placeholder="P61626 or LYSC_HUMAN")
+        c2.text_input("PDB ID (optional)", key="pdb_id", placeholder="e.g. 1REX")
+    elif source == "Sequence":
+        st.text_area("Protein sequence or FASTA", key="sequence_text", height=110,
+                     placeholder=">my_protein\nMKTAYIAKQRQISFVKSHFSRQ…")
+        st.text_input("PDB ID for the structure (optional)", key="pdb_id", placeholder="e.g. 1UBQ")
+    else:
+        upload = st.file_uploader("FASTA, PDB or mmCIF file", type=["fasta", "fa", "faa", "txt", "pdb", "ent", "cif", "mmcif"],
+                                  key="upload")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    c1.radio("Layer", [1, 2, 3, 4, 5, 6], key="layer", horizontal=True)
+    c2.toggle("Normalised features (0-1, max over Swiss-Prot = 1)", key="normalized")
+    analyse = c3.button("Analyse", type="primary", width="stretch", disabled=source == "Example")
+
+if analyse:
+    if source == "UniProt":
+        request = ProteinRequest(accession=st.session_state["query"], pdb_id=st.session_state["pdb_id"] or None)
+    elif source == "Sequence":
+        request = ProteinRequest(text=st.session_state["sequence_text"], pdb_id=st.session_state["pdb_id"] or None)
+    elif source == "Upload":
+        if upload is None:
+            st.error("Choose a file to upload first.", icon=":material/error:")
+        else:
+            request = ProteinRequest(upload_name=upload.name, upload_bytes=upload.getvalue())
+if request is None and st.session_state.pop("_autoload", False):
+    if st.session_state["source"] == "UniProt":
+        request = ProteinRequest(accession=st.session_state["query"], pdb_id=st.session_state["pdb_id"] or None)
+    else:
+        request = ProteinRequest(text=st.session_state["sequence_text"], pdb_id=st.session_state["pdb_id"] or None)
+
+if request is not None:
+    try:
+        previous = st.session_state.get("protein")
+        loaded = load_protein(request, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
+        st.session_state["protein"] = loaded
+        st.session_state["loaded_input"] = loaded.input_key
+        if previous is None or previous.record.sequence != loaded.record.sequence:
+            keep = [f for f in st.session_state["selected"]]
+            set_selected(keep or panels.displayed_features(loaded)[:1])
+    except Exception as err:
+        show_error(err, "Could not load this protein")
+
+protein = st.session_state.get("protein")
+if protein is None:
+    st.info("Pick an example, or enter a UniProt accession or a sequence and press **Analyse**.")
+    st.stop()
+if (protein.layer, protein.normalized) != (st.session_state["layer"], st.session_state["normalized"]):
+    try:
+        protein = recompute(protein, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
+        st.session_state["protein"] = protein
+    except Exception as err:
+        show_error(err, "Could not compute that layer")
+
+st.subheader(protein.title)
+result = protein.result
+st.caption(
+    f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} features · "
+    f"SAE reconstruction: {result.fraction_variance_explained:.1%} of variance explained (MSE {result.mse:.4f})"
+    + (" · from cache" if result.from_cache else "")
+)
+for note in protein.notes:
+    st.caption(note)
+
+panels.heatmap_controls()
+panels.apply_chart_selection("heatmap")
+features = panels.displayed_features(protein)
+panels.feature_chooser(features)
+fig = panels.render_heatmap(protein, features)
+
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("#### Structure")
+    panels.render_structure(protein, panels.selected_tracks(protein), "protein3d")
+with right:
+    st.markdown("#### Selected features")
+    selected = st.session_state["selected"]
+    if not selected:
+        st.caption("Click a row of the heatmap (or use the chooser above) to select up to three features.")
+    for f, colour in zip(selected, panels.FEATURE_COLOURS):
+        values = result.activations[:, f]
+        top = values.argsort()[::-1][:5]
+        where = ", ".join(f"{protein.record.sequence[i]}{i + 1} ({values[i]:.2f})" for i in top if values[i] > 0)
+        st.markdown(f"<span style='color:{colour}'>■</span> **f{f}** · max {values.max():.3f} · "
+                    f"fires on {(values > 0).sum()} residues  \n{where or 'silent here'}", unsafe_allow_html=True)
+    if selected:
+        st.page_link("app_pages/feature.py", label=f"Open feature f{selected[0]} →", icon=":material/search:")
+
+with st.expander("Downloads and sharing"):
+    st.caption("The address bar holds this view (protein, layer, features, options): copy it to share.")
+    render_exports(protein, features, fig)

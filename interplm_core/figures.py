@@ -1,0 +1,366 @@
+"""Plotly figures of SAE features: the residue x feature heatmap with aligned tracks, one
+feature's profile along the chain, and the mutant-vs-wild-type difference map.
+
+Why a heatmap *and* a scatter: Plotly does not report clicks on `Heatmap` traces to
+Streamlit, but does on scatter-type traces. So the colours are a `Heatmap` (which keeps
+cells square-edged at any zoom) and an invisible `Scattergl` sits on top of it, one
+point per cell, carrying the hover text and receiving clicks and box selections.
+
+The x axis is categorical ("M1", "K2", ...): Plotly thins category labels to what fits
+and shows every residue letter once zoomed in, which keeps a 1,000-residue protein
+readable. No Streamlit import here: the CLI and notebooks can use the same figures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .errors import InterPLMError
+
+SORT_CHOICES = ("max", "mean", "first", "clustered")
+#: Colours of up to three selected features, shared with the 3D view and the scripts.
+FEATURE_COLOURS = ("#d62728", "#1f77b4", "#2ca02c")
+#: AlphaFold DB's pLDDT bands: (lower bound, colour, name).
+PLDDT_BANDS = ((90, "#0053D6", "very high"), (70, "#65CBF3", "confident"),
+               (50, "#FFDB13", "low"), (0, "#FF7D45", "very low"))
+_TRANSPARENT = "rgba(0,0,0,0)"
+_FEATURE_LABEL = re.compile(r"^f(\d+)$")
+
+
+def feature_label(feature: int) -> str:
+    return f"f{int(feature)}"
+
+
+def feature_from_label(label) -> int | None:
+    """Feature id from a y-axis label such as 'f1234' (None for anything else)."""
+    match = _FEATURE_LABEL.match(str(label).strip())
+    return int(match.group(1)) if match else None
+
+
+def residue_labels(sequence: str) -> list[str]:
+    """Category labels of the x axis: residue letter and 1-based position ('M1', 'K2', ...)."""
+    return [f"{aa}{i}" for i, aa in enumerate(sequence, start=1)]
+
+
+def plddt_colour(value: float) -> str:
+    for bound, colour, _ in PLDDT_BANDS:
+        if value >= bound:
+            return colour
+    return PLDDT_BANDS[-1][1]
+
+
+# ------------------------------------------------------------------ ordering
+
+def rank_features(activations: np.ndarray, n: int = 30, by: str = "max") -> list[int]:
+    """The `n` most active features of a [L, F] matrix, ordered for display.
+
+    max / mean: by highest / mean activation; first: the top-n by max, ordered by where
+    they first fire along the chain; clustered: the top-n by max, ordered so that
+    features firing on the same residues sit together (spectral ordering, numpy only).
+    """
+    if by not in SORT_CHOICES:
+        raise ValueError(f"sort order must be one of {SORT_CHOICES}")
+    maxima = activations.max(axis=0)
+    active = np.flatnonzero(maxima > 0)
+    score = activations.mean(axis=0) if by == "mean" else maxima
+    ranked = active[np.lexsort((active, -score[active]))][:n]
+    if by == "first" and len(ranked):
+        first = (activations[:, ranked] > 0).argmax(axis=0)
+        ranked = ranked[np.lexsort((ranked, first))]
+    elif by == "clustered" and len(ranked) > 2:
+        ranked = ranked[spectral_order(activations[:, ranked])]
+    return [int(f) for f in ranked]
+
+
+def spectral_order(columns: np.ndarray) -> np.ndarray:
+    """Order of the columns of [L, K] by the Fiedler vector of their cosine-similarity graph.
+
+    Columns that fire on the same residues get close values in that eigenvector, so
+    sorting by it puts co-firing features next to each other. The sign is fixed so the
+    column with the earliest first activation comes first (a stable, repeatable order).
+    """
+    x = columns.astype(np.float64)
+    norms = np.linalg.norm(x, axis=0)
+    norms[norms == 0] = 1.0
+    unit = x / norms
+    similarity = np.clip(unit.T @ unit, 0.0, None)
+    np.fill_diagonal(similarity, 0.0)
+    degree = similarity.sum(axis=1)
+    laplacian = np.diag(degree) - similarity
+    _, vectors = np.linalg.eigh(laplacian)
+    fiedler = vectors[:, 1]
+    first = (columns > 0).argmax(axis=0)
+    if fiedler[np.argmin(first)] > fiedler[np.argmax(first)]:
+        fiedler = -fiedler
+    return np.lexsort((np.arange(len(fiedler)), np.round(fiedler, 12)))
+
+
+# ------------------------------------------------------------------ heatmap
+
+def _activation_colorscale(dark: bool) -> list:
+    """Zero is transparent (the background shows through), so sparse features read clearly."""
+    if dark:
+        stops = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
+    else:
+        stops = ["#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b"]
+    scale = [[0.0, _TRANSPARENT], [1e-6, stops[0]]]
+    scale += [[i / (len(stops) - 1), c] for i, c in enumerate(stops) if i > 0]
+    return scale
+
+
+def _track_rows(tracks: Mapping, plddt, residue_error) -> list[tuple[str, float]]:
+    rows = []
+    if tracks:
+        rows.append(("annotations", max(0.6, 0.22 * len(tracks))))
+    if plddt is not None:
+        rows.append(("plddt", 0.6))
+    if residue_error is not None:
+        rows.append(("error", 0.6))
+    return rows
+
+
+def heatmap_figure(
+    sequence: str,
+    activations: np.ndarray,
+    features: Sequence[int],
+    *,
+    normalized: bool = True,
+    tracks: Mapping[str, Sequence[tuple[Sequence[int], str]]] | None = None,
+    plddt: Sequence[float] | None = None,
+    residue_error: Sequence[float] | None = None,
+    selected: Sequence[int] = (),
+    title: str = "",
+    dark: bool = False,
+    highlight_positions: Sequence[int] = (),
+) -> go.Figure:
+    """Residues x features heatmap with annotation, pLDDT and error tracks on a shared x axis.
+
+    `activations` is the full [L, F] matrix (or any matrix whose columns are indexed by
+    feature id); only the `features` columns are drawn, top to bottom in that order.
+    `tracks` maps an annotation type to (positions, label) pairs (1-based positions).
+    Colours span 0-1 for normalised features (comparable across proteins) and 0-max for raw.
+    """
+    features = [int(f) for f in features]
+    length = len(sequence)
+    x = residue_labels(sequence)
+    y = [feature_label(f) for f in features]
+    z = activations[:, features].T if features else np.zeros((0, length), dtype=np.float32)
+    zmax = 1.0 if normalized else float(max(z.max(initial=0.0), 1e-6))
+    extra = _track_rows(tracks or {}, plddt, residue_error)
+    heat_height = max(1.6, 0.055 * max(len(features), 1) * 4)
+    heights = [heat_height] + [h for _, h in extra]
+    fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, vertical_spacing=0.025,
+                        row_heights=heights)
+    annotations_at = _annotations_by_position(tracks or {}, length)
+
+    fig.add_trace(go.Heatmap(
+        x=x, y=y, z=z, zmin=0.0, zmax=zmax, colorscale=_activation_colorscale(dark),
+        hoverinfo="skip", xgap=0, ygap=1,
+        colorbar=dict(title=dict(text="activation" + ("" if normalized else " (raw)"), side="right"),
+                      len=min(1.0, heat_height / sum(heights) + 0.1), y=1.0, yanchor="top", thickness=12),
+        name="activations",
+    ), row=1, col=1)
+    if features:
+        grid_x = np.tile(np.array(x, dtype=object), len(features))
+        grid_y = np.repeat(np.array(y, dtype=object), length)
+        note = np.tile(np.array(annotations_at, dtype=object), len(features))
+        fig.add_trace(go.Scattergl(
+            x=grid_x, y=grid_y, mode="markers",
+            marker=dict(size=8, color=_TRANSPARENT, opacity=0),
+            customdata=np.stack([z.ravel(), note], axis=1),
+            hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{customdata[0]:.3f}%{customdata[1]}<extra></extra>",
+            name="cells", showlegend=False,
+            selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        ), row=1, col=1)
+    for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
+        if feature in features:
+            label = feature_label(feature)
+            fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=features.index(feature) - 0.5,
+                          y1=features.index(feature) + 0.5, line=dict(color=FEATURE_COLOURS[i], width=2.5),
+                          fillcolor=_TRANSPARENT, row=1, col=1, name=f"selected {label}")
+    for position in highlight_positions:
+        if 1 <= position <= length:
+            fig.add_vline(x=x[position - 1], line=dict(color="#ff7f0e", width=1, dash="dot"), row=1, col=1)
+
+    for row, (kind, _) in enumerate(extra, start=2):
+        if kind == "annotations":
+            _add_annotation_track(fig, row, x, tracks or {}, length)
+        elif kind == "plddt":
+            values = np.asarray(plddt, dtype=float)
+            fig.add_trace(go.Bar(
+                x=x, y=values, marker=dict(color=[plddt_colour(v) if np.isfinite(v) else "#cccccc" for v in values],
+                                           line=dict(width=0)),
+                hovertemplate="<b>%{x}</b><br>pLDDT %{y:.1f}<extra></extra>", name="pLDDT", showlegend=False,
+            ), row=row, col=1)
+            fig.update_yaxes(title_text="pLDDT", range=[0, 100], tickvals=[50, 90], row=row, col=1)
+        elif kind == "error":
+            fig.add_trace(go.Scatter(
+                x=x, y=np.asarray(residue_error, dtype=float), mode="lines", fill="tozeroy",
+                line=dict(color="#7f7f7f", width=1), name="SAE error", showlegend=False,
+                hovertemplate="<b>%{x}</b><br>reconstruction error %{y:.4f}<extra></extra>",
+            ), row=row, col=1)
+            fig.update_yaxes(title_text="SAE err.", rangemode="tozero", nticks=3, row=row, col=1)
+
+    fig.update_yaxes(autorange="reversed", type="category", title_text="feature", row=1, col=1,
+                     tickfont=dict(size=11))
+    for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
+        if feature in features:
+            fig.add_annotation(xref="paper", yref="y", x=1.0, xanchor="left", y=feature_label(feature),
+                               text="●", showarrow=False, font=dict(color=FEATURE_COLOURS[i], size=14))
+    fig.update_xaxes(type="category", tickangle=0, showgrid=False, nticks=min(length, 24), tickfont=dict(size=10))
+    fig.update_xaxes(title_text="residue", row=len(heights), col=1)
+    total_px = 110 + int(16 * max(len(features), 8)) + sum(int(h * 70) for _, h in extra)
+    fig.update_layout(
+        title=dict(text=title, x=0.0, font=dict(size=15)) if title else None,
+        height=max(360, total_px), margin=dict(l=10, r=30, t=40 if title else 10, b=40),
+        dragmode="zoom", hovermode="closest", clickmode="event+select", bargap=0,
+        paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT, uirevision=f"{sequence[:30]}{length}",
+    )
+    return fig
+
+
+def _annotations_by_position(tracks: Mapping, length: int) -> list[str]:
+    """Hover suffix per residue listing the UniProt annotations there ('' when none)."""
+    notes: list[list[str]] = [[] for _ in range(length)]
+    for entries in tracks.values():
+        for positions, label in entries:
+            for p in positions:
+                if 1 <= p <= length and label not in notes[p - 1]:
+                    notes[p - 1].append(label)
+    return ["<br>" + "<br>".join(n[:4]) + ("<br>…" if len(n) > 4 else "") if n else "" for n in notes]
+
+
+def _add_annotation_track(fig: go.Figure, row: int, x: list[str], tracks: Mapping, length: int) -> None:
+    kinds = list(tracks)
+    z = np.full((len(kinds), length), np.nan)
+    text = np.full((len(kinds), length), "", dtype=object)
+    for k, kind in enumerate(kinds):
+        for positions, label in tracks[kind]:
+            for p in positions:
+                if 1 <= p <= length:
+                    z[k, p - 1] = 1.0
+                    text[k, p - 1] = label if not text[k, p - 1] else f"{text[k, p - 1]}<br>{label}"
+    fig.add_trace(go.Heatmap(
+        x=x, y=kinds, z=z, text=text, zmin=0, zmax=1, showscale=False, hoverongaps=False,
+        colorscale=[[0, "#9467bd"], [1, "#9467bd"]], xgap=0, ygap=2, name="UniProt",
+        hovertemplate="<b>%{x}</b><br>%{text}<extra></extra>",
+    ), row=row, col=1)
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=10), row=row, col=1)
+
+
+# ------------------------------------------------------------------ one feature
+
+def profile_figure(
+    sequence: str,
+    values: np.ndarray,
+    feature: int,
+    *,
+    threshold: float | None = None,
+    colour: str = FEATURE_COLOURS[0],
+    normalized: bool = True,
+    tracks: Mapping | None = None,
+) -> go.Figure:
+    """Activation of one feature along the chain, with the firing threshold as a line."""
+    x = residue_labels(sequence)
+    notes = _annotations_by_position(tracks or {}, len(sequence))
+    fig = go.Figure(go.Bar(
+        x=x, y=values, marker=dict(color=colour, line=dict(width=0)), customdata=notes,
+        hovertemplate="<b>%{x}</b><br>activation %{y:.3f}%{customdata}<extra></extra>",
+        name=feature_label(feature),
+    ))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line=dict(color="#888", dash="dash", width=1),
+                      annotation_text=f"threshold {threshold:g}", annotation_position="top left")
+    fig.update_xaxes(type="category", nticks=min(len(sequence), 24), tickangle=0, title_text="residue")
+    fig.update_yaxes(title_text="activation" + ("" if normalized else " (raw)"), rangemode="tozero",
+                     range=[0, 1.05] if normalized and float(np.max(values, initial=0)) <= 1.0 else None)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=40), bargap=0,
+                      title=dict(text=f"Feature {feature} along the sequence", x=0, font=dict(size=14)),
+                      paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT)
+    return fig
+
+
+# ------------------------------------------------------------------ comparison
+
+def delta_figure(
+    sequence: str,
+    delta: np.ndarray,
+    features: Sequence[int],
+    kinds: Sequence[str],
+    *,
+    highlight_positions: Sequence[int] = (),
+    selected: Sequence[int] = (),
+    title: str = "",
+) -> go.Figure:
+    """B minus A per residue (rows: features, diverging colours centred on zero)."""
+    x = residue_labels(sequence)
+    y = [f"{feature_label(f)} ({k})" for f, k in zip(features, kinds)]
+    z = delta.T
+    limit = float(np.nanmax(np.abs(z), initial=0.0)) or 1.0
+    fig = go.Figure(go.Heatmap(
+        x=x, y=y, z=z, zmid=0, zmin=-limit, zmax=limit, colorscale="RdBu_r", hoverongaps=False,
+        colorbar=dict(title=dict(text="B − A", side="right"), thickness=12),
+        hovertemplate="<b>%{x}</b> · %{y}<br>change %{z:+.3f}<extra></extra>",
+    ))
+    if len(features):
+        grid_x = np.tile(np.array(x, dtype=object), len(features))
+        grid_y = np.repeat(np.array(y, dtype=object), len(x))
+        fig.add_trace(go.Scattergl(
+            x=grid_x, y=grid_y, mode="markers", marker=dict(size=8, color=_TRANSPARENT, opacity=0),
+            customdata=np.nan_to_num(z.ravel()), showlegend=False, name="cells",
+            hovertemplate="<b>%{x}</b> · %{y}<br>change %{customdata:+.3f}<extra></extra>",
+        ))
+    for position in highlight_positions:
+        if 1 <= position <= len(x):
+            fig.add_vline(x=x[position - 1], line=dict(color="#ff7f0e", width=1.5, dash="dot"))
+    for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
+        if feature in list(features):
+            row = list(features).index(feature)
+            fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, y0=row - 0.5, y1=row + 0.5,
+                          line=dict(color=FEATURE_COLOURS[i], width=2.5))
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=11))
+    fig.update_xaxes(type="category", nticks=min(len(x), 24), tickangle=0, title_text="residue (protein A)")
+    fig.update_layout(height=max(320, 110 + 18 * max(len(features), 6)), margin=dict(l=10, r=30, t=40, b=40),
+                      title=dict(text=title, x=0, font=dict(size=14)) if title else None,
+                      clickmode="event+select", paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT)
+    return fig
+
+
+# ------------------------------------------------------------------ static export
+
+def export_image(fig: go.Figure, fmt: str = "png", width: int = 1400, height: int | None = None,
+                 scale: float = 2.0) -> bytes:
+    """PNG or SVG bytes of a figure through kaleido (a headless Chromium; Debian's works).
+
+    Raises InterPLMError with what to install when kaleido or a browser is missing; the
+    app then points users to the chart's own camera button, which exports in the browser.
+    """
+    if fmt not in ("png", "svg"):
+        raise InterPLMError(f"Unknown image format '{fmt}': use png or svg.")
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise InterPLMError(
+            "Server-side image export needs the 'kaleido' package (pip install kaleido). "
+            "Meanwhile, use the camera icon above the chart to download a PNG."
+        ) from None
+    if not os.environ.get("BROWSER_PATH"):
+        browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+        if browser:
+            os.environ["BROWSER_PATH"] = browser
+    export = go.Figure(fig)
+    export.update_layout(paper_bgcolor="white", plot_bgcolor="white")
+    try:
+        return export.to_image(format=fmt, width=width, height=height or fig.layout.height or 600, scale=scale)
+    except Exception as err:  # kaleido raises several unrelated types when Chromium cannot start
+        raise InterPLMError(
+            f"Image export failed ({type(err).__name__}: {err}). Set BROWSER_PATH to a Chromium "
+            "binary, or use the camera icon above the chart."
+        ) from err

@@ -1,0 +1,108 @@
+"""Downloads: activations (CSV and Parquet), the heatmap as PNG/SVG, the structure with
+activations in the B-factor column, and PyMOL / ChimeraX scripts reproducing the colours.
+
+Data is produced lazily (download_button accepts a callable), so an unused download
+costs nothing on each rerun.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from interplm_core import structure_view
+from interplm_core.errors import InterPLMError
+from interplm_core.figures import export_image
+
+from .loader import LoadedProtein, show_error
+
+
+def wide_table(protein: LoadedProtein, features: list[int]) -> pd.DataFrame:
+    """One row per residue: position, residue, then one column per feature (f123)."""
+    seq = protein.record.sequence
+    table = pd.DataFrame({"position": np.arange(1, len(seq) + 1), "residue": list(seq)})
+    for f in features:
+        table[f"f{f}"] = protein.result.activations[:, f]
+    table["sae_error"] = protein.result.residue_error
+    return table
+
+
+def long_table(protein: LoadedProtein) -> pd.DataFrame:
+    """Every non-zero activation of all 10,240 features: position, residue, feature, activation."""
+    acts = protein.result.activations
+    rows, cols = np.nonzero(acts)
+    seq = np.array(list(protein.record.sequence))
+    return pd.DataFrame({
+        "protein": protein.record.id, "layer": protein.layer, "normalized": protein.normalized,
+        "position": rows + 1, "residue": seq[rows], "feature": cols.astype(np.int32),
+        "activation": acts[rows, cols],
+    })
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
+    stem = f"interplm_{protein.record.id}_L{protein.layer}{'' if protein.normalized else '_raw'}"
+    st.markdown("**Activations**")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("CSV (shown features)", lambda: wide_table(protein, features).to_csv(index=False),
+                       file_name=f"{stem}_top{len(features)}.csv", mime="text/csv", key="dl_csv")
+    c2.download_button("Parquet (all non-zero)", lambda: parquet_bytes(long_table(protein)),
+                       file_name=f"{stem}_nonzero.parquet", mime="application/octet-stream", key="dl_parquet")
+    c3.download_button("CSV (all non-zero, long)", lambda: long_table(protein).to_csv(index=False),
+                       file_name=f"{stem}_nonzero.csv", mime="text/csv", key="dl_csv_long")
+
+    st.markdown("**Heatmap image**")
+    st.caption("The camera icon above the chart saves an SVG of the current zoom in your browser. "
+               "Or render the whole heatmap on the server:")
+    c1, c2 = st.columns(2)
+    for column, fmt in ((c1, "png"), (c2, "svg")):
+        key = f"_img_{fmt}"
+        if column.button(f"Render {fmt.upper()}", key=f"render_{fmt}"):
+            try:
+                with st.spinner(f"Rendering {fmt.upper()} (headless Chromium)…"):
+                    st.session_state[key] = (stem, export_image(fig, fmt))
+            except InterPLMError as err:
+                show_error(err, "Image export failed")
+        ready = st.session_state.get(key)
+        if ready and ready[0] == stem:
+            column.download_button(f"Download {fmt.upper()}", ready[1], file_name=f"{stem}_heatmap.{fmt}",
+                                   mime="image/png" if fmt == "png" else "image/svg+xml", key=f"dl_{fmt}")
+
+    view = protein.structure
+    selected = st.session_state["selected"]
+    if view is None:
+        return
+    st.markdown("**Structure**")
+    if not selected:
+        st.caption("Select a feature to export the structure coloured by it.")
+        return
+    first = selected[0]
+    fmt = "pdb" if view.file.fmt == "pdb" else "cif"
+    structure_name = f"{stem}_f{first}.{fmt}"
+
+    def bfactor_file() -> str:
+        from interplm_core.mapping import write_values_as_bfactor
+
+        return write_values_as_bfactor(view.file.text, view.file.fmt, view.mapping,
+                                       protein.result.activations[:, first])
+
+    tracks = structure_view.default_tracks(selected, protein.result.activations)
+    scale = 1.0 if protein.normalized else float(max(protein.result.activations[:, selected].max(), 1e-6))
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(f"{fmt.upper()} with f{first} as B-factor", bfactor_file, file_name=structure_name,
+                       mime="chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif", key="dl_bfactor")
+    c2.download_button("PyMOL script (.pml)",
+                       lambda: structure_view.pymol_script(structure_name, view.mapping, tracks, scale, 0.5 * scale),
+                       file_name=f"{stem}_features.pml", mime="text/plain", key="dl_pml")
+    c3.download_button("ChimeraX script (.cxc)",
+                       lambda: structure_view.chimerax_script(structure_name, view.mapping, tracks, scale, 0.5 * scale),
+                       file_name=f"{stem}_features.cxc", mime="text/plain", key="dl_cxc")
+    st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder.")

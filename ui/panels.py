@@ -1,0 +1,152 @@
+"""Panels the pages assemble: the feature heatmap (with click selection), the 3D view and
+the feature chooser. Each reads and writes the shared selection in session state."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from interplm_core import figures, structure_view
+from interplm_core.figures import FEATURE_COLOURS, SORT_CHOICES
+
+from . import resources
+from .loader import LoadedProtein
+from .state import MAX_SELECTED, set_selected
+
+SORT_LABELS = {"max": "highest activation", "mean": "mean activation", "first": "first position",
+               "clustered": "clustered (co-firing together)"}
+
+
+def is_dark() -> bool:
+    try:
+        return st.context.theme.type == "dark"
+    except AttributeError:
+        return False
+
+
+def apply_chart_selection(chart_key: str) -> None:
+    """Turn a click / box selection on a chart (its widget state) into selected features.
+
+    Called before the widgets are drawn, so the feature chooser shows the new selection.
+    Only a *changed* event counts: a rerun for another reason must not undo a manual pick.
+    """
+    event = st.session_state.get(chart_key)
+    points = []
+    if event is not None:
+        selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+        points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
+    signature = tuple(sorted(str(p.get("y")) + "@" + str(p.get("x")) for p in points))
+    last_key = f"_{chart_key}_last"
+    if signature == st.session_state.get(last_key, ()):
+        return
+    st.session_state[last_key] = signature
+    clicked = []
+    for p in points:
+        feature = figures.feature_from_label(str(p.get("y", "")).split(" ")[0])
+        if feature is not None and feature not in clicked:
+            clicked.append(feature)
+    if clicked:
+        if len(points) == 1:
+            # One click adds the feature in front (keeping up to two earlier picks), or un-selects it.
+            current = [f for f in st.session_state["selected"] if f != clicked[0]]
+            if clicked[0] in st.session_state["selected"] and len(st.session_state["selected"]) > 1:
+                set_selected(current)
+            else:
+                set_selected([clicked[0]] + current)
+        else:
+            set_selected(clicked)
+
+
+def _sync_from_widget() -> None:
+    st.session_state["selected"] = list(st.session_state.get("selected_widget", []))[:MAX_SELECTED]
+
+
+def feature_chooser(options: list[int], key: str = "selected_widget") -> list[int]:
+    """Multiselect fallback for selecting features (the heatmap click does the same)."""
+    selected = st.session_state["selected"]
+    opts = list(dict.fromkeys(list(selected) + list(options)))
+    if st.session_state.get(key) != selected:
+        st.session_state[key] = list(selected)
+    st.multiselect(
+        "Selected features (up to 3; or click a row of the heatmap)", opts, key=key, max_selections=MAX_SELECTED,
+        format_func=lambda f: f"f{f}", on_change=_sync_from_widget,
+    )
+    return st.session_state["selected"]
+
+
+def displayed_features(protein: LoadedProtein) -> list[int]:
+    return figures.rank_features(protein.result.activations, int(st.session_state["top_n"]), st.session_state["sort"])
+
+
+def heatmap_controls() -> None:
+    c1, c2 = st.columns([1, 2])
+    c1.slider("Top features (N)", 5, 100, key="top_n", step=5)
+    c2.radio("Order by", SORT_CHOICES, key="sort", horizontal=True, format_func=lambda s: SORT_LABELS[s])
+
+
+def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str = "heatmap"):
+    """The heatmap with annotation / pLDDT / error tracks; returns the figure (for export)."""
+    result = protein.result
+    plddt = protein.structure.plddt if protein.structure is not None else None
+    fig = figures.heatmap_figure(
+        protein.record.sequence, result.activations, features, normalized=result.normalized,
+        tracks=protein.tracks(), plddt=plddt, residue_error=result.residue_error,
+        selected=st.session_state["selected"], dark=is_dark(),
+    )
+    st.plotly_chart(
+        fig, key=chart_key, on_select="rerun", selection_mode=("points", "box"),
+        config={"displaylogo": False, "scrollZoom": False,
+                "toImageButtonOptions": {"format": "svg", "filename": f"interplm_{protein.record.id}_heatmap"}},
+    )
+    return fig
+
+
+def structure_controls(prefix: str, has_plddt: bool) -> tuple[str, str, float]:
+    c1, c2, c3 = st.columns(3)
+    modes = ["features", "plddt"] if has_plddt else ["features"]
+    mode = c1.radio("Colour by", modes, key=f"{prefix}_colour", horizontal=True,
+                    format_func=lambda m: "selected features" if m == "features" else "pLDDT (confidence)")
+    style = c2.radio("Style", structure_view.STYLES, key=f"{prefix}_style", horizontal=True)
+    threshold = c3.slider("Sticks above activation", 0.0, 1.0, 0.5, 0.05, key=f"{prefix}_threshold")
+    return mode, style, threshold
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _viewer_html(text: str, fmt: str, sequence: str, chain: str, track_data: tuple, mode: str,
+                 plddt: tuple | None, style: str, threshold: float, scale: float, js_url: str, dark: bool) -> str:
+    mapping = resources.residue_mapping(sequence, text, fmt, chain)
+    tracks = [structure_view.FeatureTrack(f, np.asarray(v), c) for f, v, c in track_data]
+    return structure_view.viewer_html(
+        text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt else None, style=style,
+        threshold=threshold, scale=scale, js_url=js_url, background="#0f1419" if dark else "white",
+    )
+
+
+def render_structure(protein: LoadedProtein, tracks: list[structure_view.FeatureTrack], prefix: str,
+                     scale: float | None = None, legend: str | None = None) -> None:
+    """The one live 3D viewer of the page, coloured by `tracks` (or pLDDT)."""
+    view = protein.structure
+    if view is None:
+        st.info("No structure for this protein: upload a PDB/mmCIF file or give a PDB ID to see features in 3D.")
+        return
+    mode, style, threshold = structure_controls(prefix, view.plddt is not None)
+    scale = scale if scale is not None else (1.0 if protein.normalized else
+                                            max(float(np.max([t.values.max() for t in tracks], initial=0)), 1e-6))
+    track_data = tuple((t.feature, tuple(float(v) for v in t.values), t.colour) for t in tracks)
+    html = _viewer_html(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id, track_data,
+                        mode, tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
+                        threshold * scale, scale, resources.three_dmol_url(), is_dark())
+    if legend is None:
+        legend = " ".join(f"<span style='color:{t.colour}'>■</span> f{t.feature}" for t in tracks) or "no feature selected"
+    st.markdown(f"{view.file.source}, chain {view.mapping.chain_id} · {legend}", unsafe_allow_html=True)
+    for note in view.notes:
+        st.caption(note)
+    st.iframe(html, height=500)
+
+
+def selected_tracks(protein: LoadedProtein) -> list[structure_view.FeatureTrack]:
+    return structure_view.default_tracks(st.session_state["selected"], protein.result.activations)
+
+
+def colour_legend() -> str:
+    return " ".join(f"<span style='color:{c}'>■</span> f{f}" for f, c in zip(st.session_state["selected"], FEATURE_COLOURS))

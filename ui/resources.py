@@ -1,0 +1,140 @@
+"""Cached, shared resources: the feature pipeline (one per weights/cache/offline setting)
+and the downloads (UniProt entries, structures) every session may reuse.
+
+`st.cache_resource` holds objects that are expensive to build and safe to share (the
+pipeline is thread-safe and keeps its own memory cache of activations, so feature
+matrices are never pickled). `st.cache_data` holds small, immutable answers (entries,
+structure files), which it copies per hit. Exceptions are never cached, so a network
+failure can be retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from interplm_core.pipeline import FeaturePipeline
+from interplm_core.settings import Settings, get_settings
+
+STATIC_3DMOL = Path(__file__).resolve().parents[1] / "static" / "vendor" / "3Dmol-min.js"
+STATIC_3DMOL_URL = "/app/static/vendor/3Dmol-min.js"
+
+
+def offline() -> bool:
+    """This session's offline switch (defaults to INTERPLM_OFFLINE from the environment)."""
+    if "offline" not in st.session_state:
+        st.session_state["offline"] = get_settings().offline
+    return bool(st.session_state["offline"])
+
+
+def settings() -> Settings:
+    """Settings from the environment, with this session's offline switch applied."""
+    return get_settings().with_(offline=offline())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _pipeline(weights_dir: str | None, cache_dir: str, is_offline: bool) -> FeaturePipeline:
+    base = get_settings().with_(offline=is_offline)
+    return FeaturePipeline(settings=base, progress=False)
+
+
+def pipeline() -> FeaturePipeline:
+    s = settings()
+    return _pipeline(str(s.weights_dir) if s.weights_dir else None, str(s.cache_dir), s.offline)
+
+
+@st.cache_data(show_spinner=False, max_entries=256, ttl=24 * 3600)
+def uniprot_entry(query: str, is_offline: bool):
+    from interplm_core.uniprot import fetch_entry
+
+    return fetch_entry(query, get_settings().with_(offline=is_offline))
+
+
+@dataclass(frozen=True)
+class StructureFile:
+    """A structure's text and where it came from; `plddt_by_residue` only for AlphaFold models."""
+
+    text: str
+    fmt: str
+    source: str  # e.g. "AlphaFold DB AF-P61626-F1 (v4)" or "PDB 4HHB" or "upload: x.pdb"
+    file_stem: str
+    is_alphafold: bool
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
+def alphafold_structure(accession: str, is_offline: bool) -> StructureFile:
+    from interplm_core.alphafold import fetch_model
+
+    model = fetch_model(accession, get_settings().with_(offline=is_offline))
+    text = model.data.decode("utf-8", errors="replace")
+    version = f" (v{model.version})" if model.version else ""
+    return StructureFile(text, model.format, f"AlphaFold DB {model.entry_id}{version}", model.entry_id, True)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
+def pdb_structure(pdb_id: str, is_offline: bool) -> StructureFile:
+    from interplm_core.rcsb import fetch_structure_file, normalize_pdb_id
+
+    entry = normalize_pdb_id(pdb_id)
+    data = fetch_structure_file(entry, get_settings().with_(offline=is_offline), fmt="cif")
+    return StructureFile(data.decode("utf-8", errors="replace"), "cif", f"PDB {entry}", entry, False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def parsed_structure(text: str, fmt: str):
+    from interplm_core.structures import parse_structure
+
+    return parse_structure(text, fmt)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def residue_mapping(sequence: str, text: str, fmt: str, chain: str | None):
+    from interplm_core.mapping import map_to_structure
+
+    return map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None)
+
+
+def plddt_per_position(mapping) -> np.ndarray:
+    """pLDDT for each sequence position (NaN where the model has no residue)."""
+    return np.array(
+        [m.residue.b_factor if m.residue is not None and m.residue.b_factor is not None else np.nan
+         for m in mapping.positions],
+        dtype=float,
+    )
+
+
+def three_dmol_url() -> str:
+    """The local 3Dmol.js when installed (works offline), else the CDN."""
+    from interplm_core.structure_view import CDN_3DMOL_URL
+
+    return STATIC_3DMOL_URL if STATIC_3DMOL.is_file() else CDN_3DMOL_URL
+
+
+def cache_sizes() -> dict[str, int]:
+    """Bytes in the feature cache and in the HTTP response cache."""
+    out = {"features": pipeline().disk.size_bytes()}
+    try:
+        from interplm_core.disk_cache import get_response_cache
+
+        out["downloads"] = int(get_response_cache(settings()).volume())
+    except OSError as err:
+        st.session_state["_cache_size_error"] = str(err)
+        out["downloads"] = 0
+    return out
+
+
+def weights_dir_is_synthetic() -> bool | None:
+    """Before anything is loaded: is INTERPLM_WEIGHTS_DIR's ESM checkpoint synthetic?"""
+    s = get_settings()
+    if not s.weights_dir:
+        return None
+    path = s.weights_dir / "esm2_t6_8M_UR50D.pt"
+    if not path.is_file():
+        return None
+    from interplm_core.weights import is_synthetic_file
+
+    return is_synthetic_file(path)
+

@@ -1,0 +1,81 @@
+"""Sidebar status panel: which weights are loaded and from where, cache sizes, the offline
+switch and presentation mode. Also the synthetic-weights banner every page shows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import resources
+
+SOURCE_NAMES = {
+    "weights_dir": "weights folder",
+    "torch_hub": "torch hub cache",
+    "hf_cache": "Hugging Face cache",
+    "download": "downloaded now",
+}
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def synthetic_state() -> bool | None:
+    """True when the loaded (or about to be loaded) weights are synthetic."""
+    loaded = resources.pipeline().synthetic
+    return loaded if loaded is not None else resources.weights_dir_is_synthetic()
+
+
+def render_synthetic_banner() -> None:
+    if synthetic_state():
+        st.warning(
+            "**Synthetic weights.** This app is running on randomly generated stand-ins for ESM-2 "
+            "and the InterPLM SAEs. The features it shows mean nothing biologically; use them only "
+            "to try the interface. Set `INTERPLM_WEIGHTS_DIR` to the real weights (or go online) "
+            "for real features.",
+            icon=":material/science:",
+        )
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.toggle("Offline mode", key="offline", value=resources.offline(),
+                  help="Use only cached downloads and weights already on disk; nothing is fetched.")
+        st.toggle("Presentation mode", key="presentation",
+                  help="Large fonts and no app chrome, for talks. Light/dark: ⋮ menu > Settings.")
+        with st.expander("Status", expanded=False):
+            status = resources.pipeline().status()
+            synthetic = synthetic_state()
+            kind = "synthetic (meaningless features)" if synthetic else ("real" if synthetic is False else "not loaded yet")
+            st.markdown(f"**Model** {status['model']}  \n**Weights** {kind}")
+            if status["files"]:
+                for f in status["files"]:
+                    st.caption(f"{f['what']}: {SOURCE_NAMES.get(f['source'], f['source'])}")
+            else:
+                st.caption("Weights load on the first analysis.")
+            sizes = resources.cache_sizes()
+            st.markdown(f"**Cache** features {_size(sizes['features'])}, downloads {_size(sizes['downloads'])}")
+            st.caption(f"Offline: {'on' if resources.offline() else 'off'} · cache in {resources.settings().cache_dir}")
+            stats = status["stats"]
+            st.caption(f"Model runs {stats['model_calls']}, cache hits {stats['memory_hits'] + stats['disk_hits']}")
+
+
+PRESENTATION_CSS = """
+<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
+[data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"],
+[data-testid="stStatusWidget"], footer, #MainMenu { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 1rem; max-width: 100%; }
+h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; } h3 { font-size: 1.6rem !important; }
+[data-testid="stMarkdownContainer"] p, label, .stCaption { font-size: 1.15rem !important; }
+</style>
+"""
+
+
+def apply_presentation_mode() -> None:
+    """Large fonts, no header/toolbar/footer (the theme itself comes from .streamlit/config.toml)."""
+    if st.session_state.get("presentation"):
+        st.html(PRESENTATION_CSS)

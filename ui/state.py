@@ -1,0 +1,124 @@
+"""The whole view state (input, layer, features, options) in session state and in the URL.
+
+Why both: session state survives reruns and keeps the last good result when new input
+fails; query parameters make a link reopen the same view. The URL is read once per
+session (on the first run) and rewritten after every run from session state.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from interplm_core.figures import SORT_CHOICES
+
+#: Pasted sequences longer than this stay out of the URL (browsers cap URL length).
+MAX_URL_SEQUENCE = 1500
+MAX_SELECTED = 3
+
+DEFAULTS = {
+    "source": "Example",  # Example | UniProt | Sequence | Upload
+    "query": "P61626",  # UniProt accession or entry name
+    "sequence_text": "",
+    "pdb_id": "",
+    "layer": 3,
+    "normalized": True,
+    "top_n": 30,
+    "sort": "max",
+    "selected": [],
+    "presentation": False,
+    "mutations": "",
+    "compare_text": "",
+}
+
+
+def init_state() -> None:
+    """Fill session state from the defaults and, on the first run of a session, the URL."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, list(value) if isinstance(value, list) else value)
+    if st.session_state.get("_url_read"):
+        return
+    st.session_state["_url_read"] = True
+    apply_query_params(dict(st.query_params))
+
+
+def apply_query_params(params: dict) -> None:
+    """Copy recognised, valid query parameters into session state (invalid ones are ignored)."""
+    s = st.session_state
+    if params.get("acc"):
+        s["source"], s["query"] = "UniProt", params["acc"].strip()[:40]
+        s["_autoload"] = True
+    elif params.get("seq"):
+        s["source"], s["sequence_text"] = "Sequence", params["seq"][:MAX_URL_SEQUENCE * 2]
+        s["_autoload"] = True
+    if params.get("pdb"):
+        s["pdb_id"] = params["pdb"].strip()[:12]
+    if str(params.get("layer", "")).isdigit() and 1 <= int(params["layer"]) <= 6:
+        s["layer"] = int(params["layer"])
+    if params.get("raw") == "1":
+        s["normalized"] = False
+    if str(params.get("n", "")).isdigit():
+        s["top_n"] = min(max(int(params["n"]), 5), 100)
+    if params.get("sort") in SORT_CHOICES:
+        s["sort"] = params["sort"]
+    if params.get("f"):
+        s["selected"] = parse_feature_list(params["f"])
+    if params.get("present") == "1":
+        s["presentation"] = True
+    if params.get("mut"):
+        s["mutations"] = params["mut"][:400]
+
+
+def parse_feature_list(text: str) -> list[int]:
+    """'12,345' -> [12, 345]; ignores anything that is not a feature id, keeps at most three."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip().lstrip("f")
+        if part.isdigit() and 0 <= int(part) < 10_240 and int(part) not in out:
+            out.append(int(part))
+    return out[:MAX_SELECTED]
+
+
+def current_query_params() -> dict[str, str]:
+    """The URL parameters that reproduce the loaded view."""
+    s = st.session_state
+    params: dict[str, str] = {}
+    loaded = s.get("loaded_input")
+    if loaded:
+        kind, value = loaded
+        if kind == "acc":
+            params["acc"] = value
+        elif kind == "seq" and len(value) <= MAX_URL_SEQUENCE:
+            params["seq"] = value
+    if s.get("pdb_id"):
+        params["pdb"] = s["pdb_id"]
+    params["layer"] = str(s["layer"])
+    if not s["normalized"]:
+        params["raw"] = "1"
+    if s["top_n"] != DEFAULTS["top_n"]:
+        params["n"] = str(s["top_n"])
+    if s["sort"] != DEFAULTS["sort"]:
+        params["sort"] = s["sort"]
+    if s["selected"]:
+        params["f"] = ",".join(str(f) for f in s["selected"])
+    if s["presentation"]:
+        params["present"] = "1"
+    if s.get("mutations"):
+        params["mut"] = s["mutations"]
+    return params
+
+
+def sync_url() -> None:
+    """Rewrite the query string from session state (only when it changed, to avoid history spam)."""
+    wanted = current_query_params()
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def set_selected(features: list[int]) -> None:
+    """Select up to three features everywhere (heatmap, 3D view, feature page, URL)."""
+    unique: list[int] = []
+    for f in features:
+        if int(f) not in unique:
+            unique.append(int(f))
+    st.session_state["selected"] = unique[:MAX_SELECTED]
+    st.session_state["selected_widget"] = list(st.session_state["selected"])
