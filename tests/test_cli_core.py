@@ -102,3 +102,16 @@ def test_same_seed_gives_identical_files(tmp_path):
     sa, sb, sc = (torch.load(d / rel, weights_only=True) for d in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not torch.equal(sa["encoder.weight"], sc["encoder.weight"])
+
+
+def test_features_from_uniprot_accession_through_the_mirror(mirror_env, synthetic_weights_dir, tmp_path):
+    env = {k: os.environ[k] for k in mirror_env.env()}
+    env.update(INTERPLM_WEIGHTS_DIR=str(synthetic_weights_dir), INTERPLM_CACHE_DIR=str(tmp_path / "c"))
+    out = tmp_path / "lys.npz"
+    proc = run_cli("features", "--uniprot", "Q0MRG0", "--layer", "4", "--out", str(out), "--quiet", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "merged into P61626" in proc.stderr
+    saved = np.load(out)
+    assert saved.files == ["P61626"] and saved["P61626"].shape == (148, 10240)
+    bad = run_cli("features", "--uniprot", "A0A000", "--layer", "4", "--out", str(out), env=env)
+    assert bad.returncode == 2 and "UniProt has no entry A0A000" in bad.stderr
