@@ -130,6 +130,10 @@ class FeaturePipeline:
         sae_path = loaded[1].path if loaded else sae_file(self.spec, layer, normalized, self.settings).path
         return esm_path, sae_path
 
+    def flush(self) -> None:
+        """Wait until every computed result is in the on-disk cache."""
+        self.disk.flush()
+
     def status(self) -> dict:
         """What is loaded and where it came from, for the status panel."""
         with self._lock:
@@ -145,6 +149,7 @@ class FeaturePipeline:
                 "synthetic": self.synthetic,
                 "files": [{"what": what, "path": str(f.path), "source": f.source} for what, f in files],
                 "disk_cache_bytes": self.disk.size_bytes(),
+                "disk_cache_dir": str(self.disk.directory),
                 "stats": vars(self.stats).copy(),
             }
 
@@ -204,7 +209,7 @@ class FeaturePipeline:
                     arrays = self._encode(sae, embedding, normalized)
                     key = result_key(records[index].sequence, self.spec.key, layer, normalized, fingerprints)
                     self.memory.put(key, arrays)
-                    self.disk.put(key, arrays)
+                    self.disk.put_later(key, arrays)
                     results[index] = self._result(records[index], layer, normalized, arrays, synthetic, from_cache=False)
                 if on_progress:
                     on_progress(total - len(missing) + start + len(part), total)

@@ -12,6 +12,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +89,20 @@ class MemoryCache:
 
 
 class DiskResultCache:
-    """Feature results on disk, surviving restarts; capped in size, LRU eviction."""
+    """Feature results on disk, surviving restarts; capped in size, LRU eviction.
+
+    Writes happen on one background thread (`put_later`), so a user never waits for the
+    cache; `flush()` waits for them, and the interpreter waits for them at exit.
+    """
 
     def __init__(self, directory: Path, max_bytes: int):
         self.directory = Path(directory)
         self._store = diskcache.Cache(
             str(self.directory), size_limit=max_bytes, eviction_policy="least-recently-used"
         )
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interplm-cache-writer")
+        self._pending: list[Future] = []
+        self._pending_lock = threading.Lock()
 
     def get(self, key: str) -> CachedArrays | None:
         blob = self._store.get(key)
@@ -102,6 +110,18 @@ class DiskResultCache:
 
     def put(self, key: str, item: CachedArrays) -> None:
         self._store.set(key, item.to_bytes())
+
+    def put_later(self, key: str, item: CachedArrays) -> None:
+        future = self._writer.submit(self.put, key, item)
+        with self._pending_lock:
+            self._pending = [f for f in self._pending if not f.done()] + [future]
+
+    def flush(self) -> None:
+        """Wait for queued writes; re-raise the first one that failed."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def size_bytes(self) -> int:
         return int(self._store.volume())

@@ -66,6 +66,7 @@ def test_second_request_costs_no_model_call_even_after_restart(shared_pipeline_f
     assert first.stats.model_calls == 1 and not a.from_cache
     again = first.features([SEQ], 4)[0]
     assert first.stats.model_calls == 1 and first.stats.memory_hits == 1 and again.from_cache
+    first.flush()
 
     restarted = shared_pipeline_factory(cache_dir=tmp_path)
     b = restarted.features([SEQ], 4)[0]
@@ -96,7 +97,9 @@ def test_changed_weights_file_invalidates_cache(synthetic_weights_dir, tmp_path)
     weights = tmp_path / "weights"
     shutil.copytree(synthetic_weights_dir, weights)
     settings = get_settings().with_(weights_dir=weights, cache_dir=tmp_path / "cache", hf_endpoint="http://127.0.0.1:9")
-    FeaturePipeline(settings=settings, progress=False).features([SEQ], 1)
+    before = FeaturePipeline(settings=settings, progress=False)
+    before.features([SEQ], 1)
+    before.flush()
     sae_path = weights / "InterPLM-esm2-8m" / "layer_1" / "ae_normalized.pt"
     state = load_torch_file(sae_path)
     state["encoder.bias"] = state["encoder.bias"] + 0.5
@@ -128,6 +131,7 @@ def test_status_reports_synthetic_weights_and_sources(shared_pipeline_factory):
     pipeline = shared_pipeline_factory()
     assert pipeline.synthetic is None
     pipeline.features([SEQ], 1)
+    pipeline.flush()
     status = pipeline.status()
     assert status["synthetic"] is True
     assert {f["source"] for f in status["files"]} == {"weights dir"}
