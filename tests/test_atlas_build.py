@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,3 +207,45 @@ def test_cli_max_top_and_errors(weights_env, local_atlas, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err, err
+
+
+def _private_network_available() -> bool:
+    """Ray's servers listen on every interface; tests run it in a loopback-only namespace."""
+    import subprocess
+
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
+    return probe.returncode == 0
+
+
+def test_ray_engine_gives_identical_atlas(atlas_env, local_atlas):
+    """The Ray engine (local instance, 2 workers, private loopback-only network) == local engine."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    if not _private_network_available():
+        pytest.skip("needs `unshare -n` (root) to keep the local Ray instance off the network")
+    settings, corpus, concepts, base = atlas_env
+    out = base / "ray"
+    env = dict(
+        os.environ,
+        INTERPLM_WEIGHTS_DIR=str(settings.weights_dir),
+        INTERPLM_CACHE_DIR=str(base / "ray-cache"),
+        INTERPLM_ESM_URL="http://127.0.0.1:9/unreachable",
+        HF_ENDPOINT="http://127.0.0.1:9",
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        RAY_USAGE_STATS_ENABLED="0",
+    )
+    build = [
+        sys.executable, "-m", "interplm_core", "atlas", "build", "--engine", "ray", "--workers", "2",
+        "--fasta", str(corpus), "--layer", str(LAYER), "--out", str(out), "--shard-size", str(SHARD_SIZE),
+        "--top-k", "5", "--window", "4", "--annotations", str(concepts), "--quiet",
+    ]
+    script = "ip link set lo up && exec " + " ".join(f"'{a}'" for a in build)
+    done = subprocess.run(["unshare", "-n", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "4 of 4 shards" in done.stdout
+    assert_same_atlas(local_atlas, out)
