@@ -1,0 +1,154 @@
+"""AppTest of the Protein page: every input route, selection, layers, URL state and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app_fixtures import app_env, app_cache_dir, new_app, texts  # noqa: F401 (fixtures)
+
+
+def _plotly(at):
+    return [e for e in at.get("plotly_chart")]
+
+
+def test_shared_url_opens_the_protein_with_heatmap_structure_and_banner(app_env):
+    at = new_app(acc="P61626", layer="2", f="12,34")
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert "P61626 · LYSC_HUMAN · Lysozyme C (148 aa)" in shown
+    assert "Layer 2, normalised features" in shown
+    assert "Synthetic weights." in shown and "mean nothing biologically" in shown
+    assert "AlphaFold DB AF-P61626-F1" in shown
+    assert len(_plotly(at)) == 1
+    assert at.session_state["selected"] == [12, 34]
+    assert at.multiselect(key="selected_widget").value == [12, 34]
+    assert at.query_params["acc"] == "P61626" and at.query_params["f"] == "12,34"
+    assert len(at.get("iframe")) == 1
+
+
+def test_typing_an_accession_and_pressing_analyse(app_env):
+    at = new_app()
+    at.run()
+    assert "Pick an example" in texts(at)
+    at.radio(key="source").set_value("UniProt").run()
+    at.text_input(key="query").input("LYSC_HUMAN")
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    assert not at.exception
+    assert "P61626 · LYSC_HUMAN" in texts(at)
+    assert at.query_params["acc"] == "P61626"
+    assert at.session_state["selected"], "the top feature is selected after loading"
+
+
+def test_example_button_loads_haemoglobin_with_its_pdb_structure(app_env):
+    at = new_app()
+    at.run()
+    at.button(key="example_P69905").click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "P69905 · HBA_HUMAN" in shown
+    assert "PDB 4HHB, chain A" in shown
+    assert "No AlphaFold model here; showing PDB 4HHB chain A." in shown
+
+
+def test_pasted_fasta_and_layer_switch(app_env):
+    at = new_app()
+    at.run()
+    at.radio(key="source").set_value("Sequence").run()
+    at.text_area(key="sequence_text").input(">mini test protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ")
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    assert not at.exception
+    assert "mini test protein (33 aa)" in texts(at)
+    assert "No structure for this protein" in texts(at)
+    at.radio(key="layer").set_value(5).run()
+    assert "Layer 5, normalised features" in texts(at)
+    at.toggle(key="normalized").set_value(False).run()
+    assert "Layer 5, raw features" in texts(at)
+    assert at.query_params["layer"] == "5" and at.query_params["raw"] == "1"
+    assert at.query_params["seq"] == "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+
+
+@pytest.mark.parametrize("kind, value, message", [
+    ("Sequence", "MKTA1YIAK", "invalid character '1' at position 5"),
+    ("UniProt", "P12345678", "Could not load this protein"),
+    ("UniProt", "Q0DEL0", "Could not load this protein"),
+])
+def test_bad_input_shows_a_message_and_keeps_the_last_protein(app_env, kind, value, message):
+    at = new_app(acc="P61626")
+    at.run()
+    assert "LYSC_HUMAN" in texts(at)
+    at.radio(key="source").set_value(kind).run()
+    if kind == "Sequence":
+        at.text_area(key="sequence_text").input(value)
+    else:
+        at.text_input(key="query").input(value)
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors and message in errors[0]
+    assert "unexpected" not in errors[0]
+    assert "P61626 · LYSC_HUMAN" in texts(at), "the previous result stays on screen"
+    assert len(_plotly(at)) == 1
+
+
+def test_feature_chooser_and_sort_order_update_the_url(app_env):
+    at = new_app(acc="P61626")
+    at.run()
+    options = at.multiselect(key="selected_widget").options
+    chosen = [int(o.lstrip("f")) for o in options[2:4]]
+    at.multiselect(key="selected_widget").set_value(chosen).run()
+    assert at.session_state["selected"] == chosen
+    assert at.query_params["f"] == ",".join(map(str, chosen))
+    at.radio(key="sort").set_value("clustered").run()
+    at.slider(key="top_n").set_value(10).run()
+    assert not at.exception
+    assert at.query_params["sort"] == "clustered" and at.query_params["n"] == "10"
+
+
+def test_chart_click_selects_features():
+    """A click on the heatmap arrives as the chart's widget state; it selects that feature."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from ui.panels import apply_chart_selection
+        from ui.state import init_state
+
+        init_state()
+        st.session_state["fake_chart"] = {"selection": {"points": st.session_state.get("points", [])}}
+        apply_chart_selection("fake_chart")
+        st.write(f"selected={st.session_state['selected']}")
+
+    at = AppTest.from_function(script)
+    at.session_state["points"] = [{"x": "K2", "y": "f77"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[77]"
+    at.session_state["points"] = [{"x": "T3", "y": "f5"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[5, 77]"
+    at.run()  # same event again (a rerun for another reason) changes nothing
+    assert at.markdown[-1].value == "selected=[5, 77]"
+    at.session_state["points"] = [{"x": "A1", "y": "f1"}, {"x": "A1", "y": "f2"}, {"x": "A1", "y": "SAE err."}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[1, 2]"
+
+
+def test_uploaded_structure_is_analysed_on_its_own_chain(app_env, fixtures_dir):
+    """File uploads cannot be driven by AppTest; the loader is called as the page calls it."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from ui.loader import ProteinRequest, load_protein
+
+        data = st.session_state["upload"]
+        loaded = load_protein(ProteinRequest(upload_name="1UBQ.pdb", upload_bytes=data), 3, True)
+        st.write(f"{loaded.title}|{loaded.structure.file.source}|{loaded.structure.mapping.coverage:.2f}")
+
+    at = AppTest.from_function(script, default_timeout=90)
+    at.session_state["upload"] = (fixtures_dir / "pdb/1UBQ.pdb").read_bytes()
+    at.run()
+    assert not at.exception
+    assert at.markdown[-1].value == "1UBQ_A chain A of 1UBQ.pdb (76 aa)|upload: 1UBQ.pdb|1.00"

@@ -1,0 +1,99 @@
+"""Figure builders: feature ranking and ordering, heatmap layout, hover text, tracks, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from interplm_core import figures
+
+
+def _acts():
+    a = np.zeros((6, 10), dtype=np.float32)
+    a[0:2, 3] = [0.9, 0.8]  # early, strong
+    a[4:6, 7] = [0.5, 0.6]  # late
+    a[0:2, 5] = [0.2, 0.3]  # co-fires with 3
+    a[:, 1] = 0.4  # everywhere, highest mean
+    return a
+
+
+def test_rank_features_orders():
+    a = _acts()
+    assert figures.rank_features(a, 10, "max") == [3, 7, 1, 5]
+    assert figures.rank_features(a, 10, "mean") == [1, 3, 7, 5]
+    assert figures.rank_features(a, 2, "max") == [3, 7]
+    assert figures.rank_features(a, 10, "first")[-1] == 7  # fires last along the chain
+    with pytest.raises(ValueError):
+        figures.rank_features(a, 3, "alphabetical")
+
+
+def test_clustered_order_keeps_cofiring_features_together():
+    a = _acts()
+    order = figures.rank_features(a, 10, "clustered")
+    assert sorted(order) == [1, 3, 5, 7]
+    assert abs(order.index(3) - order.index(5)) == 1
+    assert order.index(7) in (0, 3)  # the feature firing elsewhere sits at an end
+
+
+def test_residue_and_feature_labels_round_trip():
+    assert figures.residue_labels("MKT") == ["M1", "K2", "T3"]
+    assert figures.feature_from_label(figures.feature_label(1234)) == 1234
+    assert figures.feature_from_label("SAE err.") is None
+
+
+def test_heatmap_has_clickable_cells_hover_and_tracks():
+    seq = "MKTAYI"
+    a = _acts()
+    fig = figures.heatmap_figure(
+        seq, a, [3, 7], tracks={"Active site": [((2,), "Active site 2")]}, plddt=[95, 80, 60, 40, 91, 92],
+        residue_error=np.linspace(0, 1, 6), selected=[7],
+    )
+    heat, cells = fig.data[0], fig.data[1]
+    assert isinstance(heat, go.Heatmap) and heat.zmin == 0 and heat.zmax == 1
+    assert list(heat.y) == ["f3", "f7"] and list(heat.x)[:2] == ["M1", "K2"]
+    assert np.asarray(heat.z).shape == (2, 6)
+    assert isinstance(cells, go.Scattergl) and len(cells.x) == 12
+    assert cells.y[0] == "f3" and cells.y[6] == "f7"
+    assert "Active site 2" in cells.customdata[1][1]  # row f3, residue K2
+    assert cells.customdata[0][1] == ""
+    names = [t.name for t in fig.data]
+    assert names[2:] == ["UniProt", "pLDDT", "SAE error"]
+    assert list(fig.data[3].marker.color) == ["#0053D6", "#65CBF3", "#FFDB13", "#FF7D45", "#0053D6", "#0053D6"]
+    assert any(s.line.color == figures.FEATURE_COLOURS[0] for s in fig.layout.shapes)  # f7 outlined
+    assert fig.layout.xaxis.type == "category"
+
+
+def test_raw_heatmap_scales_to_its_maximum():
+    a = _acts() * 7
+    fig = figures.heatmap_figure("MKTAYI", a, [3], normalized=False)
+    assert fig.data[0].zmax == pytest.approx(0.9 * 7, rel=1e-5)
+
+
+def test_heatmap_of_a_long_protein_stays_compact():
+    rng = np.random.default_rng(0)
+    seq = "A" * 1500
+    a = rng.random((1500, 40), dtype=np.float32)
+    fig = figures.heatmap_figure(seq, a, list(range(30)))
+    assert len(fig.data[1].x) == 45_000
+    assert fig.layout.xaxis.nticks <= 30  # labels thinned until zoomed in
+    assert fig.layout.height < 1200
+
+
+def test_profile_and_delta_figures():
+    fig = figures.profile_figure("MKT", np.array([0.1, 0.9, 0.0]), 5, threshold=0.3)
+    assert list(fig.data[0].y) == [0.1, 0.9, 0.0] and fig.layout.shapes[0].y0 == 0.3
+    delta = np.array([[0.5, -0.2], [np.nan, 0.1], [0.0, 0.0]])
+    fig = figures.delta_figure("MKT", delta, [4, 9], ["appears", "weaker"], highlight_positions=[2])
+    assert list(fig.data[0].y) == ["f4 (appears)", "f9 (weaker)"]
+    assert fig.data[0].zmid == 0 and fig.data[0].zmax == pytest.approx(0.5)
+    assert figures.feature_from_label(fig.data[1].y[0].split(" ")[0]) == 4
+
+
+def test_export_image_svg_and_png():
+    pytest.importorskip("kaleido", reason="kaleido not installed: server-side export is optional")
+    fig = figures.heatmap_figure("MKTAYI", _acts(), [3, 7])
+    svg = figures.export_image(fig, "svg", width=600)
+    assert svg.lstrip().startswith(b"<svg") and b"f7" in svg
+    png = figures.export_image(fig, "png", width=600, scale=1)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

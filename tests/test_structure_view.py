@@ -1,0 +1,96 @@
+"""Structure colouring lands on the right residues (lysozyme 1REX numbers from the mature chain:
+PDB n = UniProt n - 18), in the viewer HTML and in the PyMOL / ChimeraX scripts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from interplm_core import structure_view as sv
+from interplm_core.mapping import map_to_structure, write_values_as_bfactor
+from interplm_core.structures import parse_structure
+
+
+@pytest.fixture(scope="module")
+def lysozyme(fixtures_dir):
+    af = parse_structure((fixtures_dir / "alphafold/AF-P61626-F1-model_v4.pdb").read_bytes(), "pdb")
+    sequence = af.chain_sequence("A")
+    rex = (fixtures_dir / "pdb/1REX.pdb").read_text()
+    mapping = map_to_structure(sequence, parse_structure(rex, "pdb"))
+    return sequence, rex, mapping
+
+
+def _tracks(length):
+    a = np.zeros(length)
+    a[52] = 1.0  # UniProt E53 = PDB GLU 35 (catalytic)
+    a[70] = 0.4  # UniProt D71 = PDB ASP 53
+    a[5] = 0.9  # inside the signal peptide: no residue in 1REX
+    b = np.zeros(length)
+    b[52] = 0.5  # weaker than feature 1 at E53
+    b[100] = 0.8  # UniProt 101 = PDB 83
+    return [sv.FeatureTrack(11, a, "#d62728"), sv.FeatureTrack(22, b, "#1f77b4")]
+
+
+def test_colours_follow_the_mapping_and_the_strongest_feature(lysozyme):
+    sequence, _, mapping = lysozyme
+    colours = sv.residue_colours(mapping, _tracks(len(sequence)))
+    assert colours[("A", 35, "")] == "#d62728"  # full activation: the feature's own colour
+    assert colours[("A", 83, "")] == sv.blend("#1f77b4", 7 / 8)  # 0.8 -> level 7 of 8
+    assert colours[("A", 53, "")] == sv.blend("#d62728", 4 / 8)
+    assert len(colours) == 3  # position 6 has no residue in 1REX, zeros are not coloured
+
+
+def test_blend_ends():
+    assert sv.blend("#ff0000", 0.0) == sv.NEUTRAL
+    assert sv.blend("#ff0000", 1.0) == "#ff0000"
+
+
+def test_viewer_html_uses_the_given_3dmol_and_labels_residues(lysozyme):
+    sequence, rex, mapping = lysozyme
+    html = sv.viewer_html(rex, "pdb", mapping, _tracks(len(sequence)), threshold=0.5,
+                          js_url="/app/static/vendor/3Dmol-min.js")
+    assert "loadScriptAsync('/app/static/vendor/3Dmol-min.js')" in html
+    assert "cdn.jsdelivr.net/npm" not in html  # no script from the CDN
+    assert '"resi": [35]' in html and '"color": "#d62728"' in html
+    assert "GLU A35 (seq. pos. 53) | f11: 1.000 | f22: 0.500" in html
+    assert re.search(r'addStyle\(\{"chain": "A", "resi": \[[0-9, ]*35[0-9, ]*\]', html)  # sticks above 0.5
+    assert "could not load 3Dmol.js" in html
+
+
+def test_viewer_html_plddt_mode(lysozyme):
+    sequence, rex, mapping = lysozyme
+    plddt = [95.0] * len(sequence)
+    plddt[60] = 40.0
+    html = sv.viewer_html(rex, "pdb", mapping, [], colour_mode="plddt", plddt=plddt, style="surface")
+    assert '"color": "#FF7D45"' in html and '"resi": [43]' in html  # UniProt 61 = PDB 43
+    assert "addSurface" in html
+    with pytest.raises(ValueError):
+        sv.viewer_html(rex, "pdb", mapping, [], style="ribbon")
+
+
+def test_pymol_and_chimerax_scripts_reproduce_the_colouring(lysozyme):
+    sequence, _, mapping = lysozyme
+    tracks = _tracks(len(sequence))
+    pml = sv.pymol_script("lyso.pdb", mapping, tracks, threshold=0.5)
+    assert "load lyso.pdb, protein" in pml
+    assert "color 0xd62728, protein and chain A and resi 35" in pml
+    assert "show sticks, protein and chain A and resi 35+83 and not name N+C+O" in pml
+    cxc = sv.chimerax_script("lyso.pdb", mapping, tracks, threshold=0.5)
+    assert "open lyso.pdb" in cxc and "color #1/A:35 #d62728" in cxc
+    assert "show #1/A:35,83 & sidechain atoms" in cxc
+
+
+def test_bfactor_export_matches_the_script_residues(lysozyme):
+    sequence, rex, mapping = lysozyme
+    values = _tracks(len(sequence))[0].values
+    text = write_values_as_bfactor(rex, "pdb", mapping, values)
+    ca = [l for l in text.splitlines() if l.startswith("ATOM") and l[12:16].strip() == "CA"]
+    by_number = {int(l[22:26]): float(l[60:66]) for l in ca}
+    assert by_number[35] == pytest.approx(1.0) and by_number[53] == pytest.approx(0.4)
+    assert by_number[1] == 0.0
+
+
+def test_ranges_compact_runs():
+    assert sv._ranges([5, 1, 2, 3, 9, 10]) == [(1, 3), (5, 5), (9, 10)]
