@@ -98,20 +98,24 @@ def compute_shard(
             rows, cols = np.nonzero(fires)
             hist += feature_histograms(cols, act[rows, cols], feature_count)
 
-            # Running top-k: the new protein goes after the current entries, and a stable
-            # sort keeps earlier (lower-index) proteins first among equal activations.
-            offsets = np.arange(-params.window, params.window + 1)
-            where = peak_pos[None, :] + offsets[:, None]  # [width, F]
-            inside = (where >= 0) & (where < length)
-            window = np.where(inside, act[np.clip(where, 0, length - 1), columns[None, :]], np.nan)
-            cand_act = np.vstack([top_act, peak[None, :]])
-            order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
-            top_act = np.take_along_axis(cand_act, order, axis=0)
-            top_protein = np.take_along_axis(np.vstack([top_protein, np.full((1, feature_count), protein.index)]), order, axis=0)
-            top_pos = np.take_along_axis(np.vstack([top_pos, peak_pos[None, :]]), order, axis=0)
-            top_window = np.take_along_axis(
-                np.concatenate([top_window, window.T[None, :, :]], axis=0), order[:, :, None], axis=0
-            )
+            # Running top-k, updated only where this protein beats the current k-th entry.
+            # The new protein goes after the current entries and a stable sort keeps
+            # earlier (lower-index) proteins first among equal activations.
+            better = np.flatnonzero(peak > top_act[-1])
+            if len(better):
+                offsets = np.arange(-params.window, params.window + 1)
+                where = peak_pos[better][None, :] + offsets[:, None]  # [width, n]
+                inside = (where >= 0) & (where < length)
+                window = np.where(inside, act[np.clip(where, 0, length - 1), better[None, :]], np.nan)
+                cand_act = np.vstack([top_act[:, better], peak[better][None, :]])
+                order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
+                top_act[:, better] = np.take_along_axis(cand_act, order, axis=0)
+                top_protein[:, better] = np.take_along_axis(
+                    np.vstack([top_protein[:, better], np.full((1, len(better)), protein.index)]), order, axis=0)
+                top_pos[:, better] = np.take_along_axis(
+                    np.vstack([top_pos[:, better], peak_pos[better][None, :]]), order, axis=0)
+                top_window[:, better] = np.take_along_axis(
+                    np.concatenate([top_window[:, better], window.T[None, :, :]], axis=0), order[:, :, None], axis=0)
 
             firing = np.flatnonzero(per_feature)
             ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
