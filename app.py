@@ -6,7 +6,7 @@ on first load), the sidebar and the synthetic-weights banner, then runs the chos
 
 import streamlit as st
 
-from ui.loader import show_error
+from ui.loader import autoload_from_url, show_error
 from ui.sidebar import apply_presentation_mode, render_sidebar, render_synthetic_banner
 from ui.state import init_state, sync_url
 
@@ -23,6 +23,7 @@ page = st.navigation(pages)
 render_sidebar()
 render_synthetic_banner()
 try:
+    autoload_from_url()
     page.run()
 except Exception as err:  # a bug must not show a traceback, nor erase the sidebar and banner
     show_error(err, "This page hit a problem")

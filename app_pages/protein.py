@@ -4,8 +4,7 @@ import streamlit as st
 
 from ui import panels
 from ui.exports import render_exports
-from ui.loader import EXAMPLES, ProteinRequest, load_protein, recompute, show_error
-from ui.state import set_selected
+from ui.loader import EXAMPLES, ProteinRequest, load_into_session, recompute, show_error
 
 st.title("InterPLM Explorer")
 st.caption("ESM-2 8M · InterPLM sparse autoencoders (10,240 features per layer, layers 1-6)")
@@ -49,23 +48,8 @@ if analyse:
             st.error("Choose a file to upload first.", icon=":material/error:")
         else:
             request = ProteinRequest(upload_name=upload.name, upload_bytes=upload.getvalue())
-if request is None and st.session_state.pop("_autoload", False):
-    if st.session_state["source"] == "UniProt":
-        request = ProteinRequest(accession=st.session_state["query"], pdb_id=st.session_state["pdb_id"] or None)
-    else:
-        request = ProteinRequest(text=st.session_state["sequence_text"], pdb_id=st.session_state["pdb_id"] or None)
-
 if request is not None:
-    try:
-        previous = st.session_state.get("protein")
-        loaded = load_protein(request, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
-        st.session_state["protein"] = loaded
-        st.session_state["loaded_input"] = loaded.input_key
-        if previous is None or previous.record.sequence != loaded.record.sequence:
-            keep = [f for f in st.session_state["selected"]]
-            set_selected(keep or panels.displayed_features(loaded)[:1])
-    except Exception as err:
-        show_error(err, "Could not load this protein")
+    load_into_session(request)
 
 protein = st.session_state.get("protein")
 if protein is None:

@@ -220,3 +220,33 @@ def show_error(err: BaseException, what: str = "This did not work") -> None:
             f"{what}: an unexpected {type(err).__name__} occurred ({err}). The previous result is kept; "
             "please report this with the input you used.", icon=":material/error:",
         )
+
+
+def load_into_session(request: ProteinRequest) -> bool:
+    """Load `request` as the current protein; on failure show why and keep the previous one."""
+    from .panels import displayed_features
+    from .state import set_selected
+
+    try:
+        previous = st.session_state.get("protein")
+        loaded = load_protein(request, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
+    except Exception as err:  # shown to the user, never a traceback; the last good view stays
+        show_error(err, "Could not load this protein")
+        return False
+    st.session_state["protein"] = loaded
+    st.session_state["loaded_input"] = loaded.input_key
+    if previous is None or previous.record.sequence != loaded.record.sequence:
+        set_selected(st.session_state["selected"] or displayed_features(loaded)[:1])
+    return True
+
+
+def autoload_from_url() -> None:
+    """A shared link names a protein (acc= or seq=): load it once, whatever page it opens."""
+    if not st.session_state.pop("_autoload", False):
+        return
+    s = st.session_state
+    if s["source"] == "UniProt":
+        request = ProteinRequest(accession=s["query"], pdb_id=s["pdb_id"] or None)
+    else:
+        request = ProteinRequest(text=s["sequence_text"], pdb_id=s["pdb_id"] or None)
+    load_into_session(request)

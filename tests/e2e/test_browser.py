@@ -1,0 +1,197 @@
+"""End to end in real headless Chromium: `streamlit run app.py` on a free port, the loopback
+mirror for UniProt / AlphaFold DB / RCSB, synthetic weights. Screenshots go to test-artifacts/.
+
+What only a browser can check: the heatmap click reaching Python, the 3D canvas actually
+drawing (3Dmol.js served locally, WebGL), a shared URL reopening the same view.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(mirror, synthetic_weights_dir, tmp_path_factory):
+    """A real Streamlit server for this module, pointed at the mirror and the synthetic weights."""
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(mirror.env())
+    env.update({
+        "INTERPLM_WEIGHTS_DIR": str(synthetic_weights_dir),
+        "INTERPLM_CACHE_DIR": str(tmp_path_factory.mktemp("e2e-cache")),
+        "INTERPLM_HTTP_TIMEOUT": "5", "INTERPLM_HTTP_RETRIES": "1",
+    })
+    for name in ("INTERPLM_OFFLINE", "HF_HUB_OFFLINE", "INTERPLM_ATLAS"):
+        env.pop(name, None)
+    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"streamlit did not start; see {log.name}")
+            time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def _shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _wait_idle(page) -> None:
+    """Until Streamlit has finished the current run (no 'running' indicator)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=60_000,
+    )
+
+
+def _canvas_ink(page) -> tuple[int, int]:
+    """(non-background pixels, total) of the 3D viewer's canvas, from a screenshot of it."""
+    from PIL import Image
+
+    deadline = time.time() + 30
+    frame = None
+    while time.time() < deadline and frame is None:
+        frame = next((f for f in page.frames if f.locator("canvas").count() > 0), None)
+        if frame is None:
+            page.wait_for_timeout(300)
+    assert frame is not None, "no 3D canvas appeared (3Dmol.js not loaded?)"
+    page.wait_for_timeout(1500)  # let 3Dmol render the first frame
+    image = Image.open(io.BytesIO(frame.locator("canvas").first.screenshot())).convert("RGB")
+    background = image.getpixel((2, 2))
+    pixels = list(image.getdata())
+    ink = sum(1 for p in pixels if max(abs(a - b) for a, b in zip(p, background)) > 40)
+    return ink, len(pixels)
+
+
+def test_accession_heatmap_click_and_3d_view(app_url, page):
+    started = time.time()
+    page.goto(app_url)
+    page.get_by_text("UniProt accession / name").click()
+    box = page.get_by_label("UniProt accession or entry name")
+    box.fill("P61626")
+    box.press("Enter")
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_text("P61626 · LYSC_HUMAN · Lysozyme C (148 aa)").wait_for()
+    page.locator(".js-plotly-plot .nsewdrag").first.wait_for()
+    _wait_idle(page)
+    first_load = time.time() - started
+    assert "acc=P61626" in page.url
+    before = page.url
+
+    # Click the 6th feature row of the heatmap: it becomes the first selected feature.
+    drag = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    rows = len(page.locator(".js-plotly-plot").first.locator(".yaxislayer-above").first.locator("text").all())
+    assert rows >= 10
+    y = drag["y"] + drag["height"] * (5.5 / rows)
+    x = drag["x"] + drag["width"] * 0.4
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    hover = page.locator(".hoverlayer").first.text_content() or ""
+    match = re.search(r"feature (f\d+)", hover)
+    assert match and "activation" in hover, hover
+    row_label = match.group(1)
+    page.mouse.click(x, y)
+    page.wait_for_function(f"() => window.location.href !== {before!r}", timeout=20_000)
+    _wait_idle(page)
+    assert f"f={row_label.lstrip('f')}" in page.url, (row_label, page.url)
+    assert page.locator('[data-testid="stMultiSelect"]').first.get_by_text(row_label, exact=True).count() == 1
+
+    ink, total = _canvas_ink(page)
+    _shot(page, "e2e_protein_selected.png")
+    assert ink > 0.01 * total, f"3D canvas looks blank ({ink} of {total} pixels drawn)"
+    print(f"first protein after start-up: {first_load:.1f} s")
+
+
+def test_shared_url_reopens_the_feature_view(app_url, page):
+    page.goto(f"{app_url}/feature?acc=P61626&layer=2&f=42,7")
+    page.get_by_text("f42 on P61626 · LYSC_HUMAN").wait_for()
+    page.get_by_text("Layer 2, normalised").first.wait_for()
+    _wait_idle(page)
+    assert "f=42%2C7" in page.url or "f=42,7" in page.url
+    ink, total = _canvas_ink(page)
+    _shot(page, "e2e_shared_feature_url.png")
+    assert ink > 0.01 * total
+
+
+def test_bad_input_shows_a_message_and_keeps_the_heatmap(app_url, page):
+    page.goto(f"{app_url}/?acc=P61626")
+    page.get_by_text("P61626 · LYSC_HUMAN").wait_for()
+    page.get_by_text("Sequence or FASTA", exact=True).click()
+    area = page.get_by_label("Protein sequence or FASTA")
+    area.fill("MKTA1YIAK")
+    page.get_by_role("button", name="Analyse").click()
+    alert = page.get_by_text("invalid character '1' at position 5")
+    alert.wait_for()
+    _wait_idle(page)
+    _shot(page, "e2e_bad_input.png")
+    assert page.get_by_text("P61626 · LYSC_HUMAN").count() == 1
+    assert page.locator(".js-plotly-plot").count() >= 1
+    assert page.get_by_text("Traceback").count() == 0
