@@ -84,13 +84,16 @@ def stage_times(corpus: Path, layer: int) -> dict:
 
     params = ShardParams(layer=layer)
     compute_shard(proteins[:2], params, worker.pipeline.embedder.embed, sae.encode_raw, worker.inv_scales[layer], sae.dict_size)
-    spent.update(esm=0.0, sae=0.0)
-    start = time.perf_counter()
-    compute_shard(proteins, params, timed("esm", worker.pipeline.embedder.embed), timed("sae", sae.encode_raw),
-                  worker.inv_scales[layer], sae.dict_size)
-    total = time.perf_counter() - start
-    return {"total": total, "esm": spent["esm"], "sae": spent["sae"], "stats": total - spent["esm"] - spent["sae"],
-            "dict_size": sae.dict_size, "embed_dim": sae.input_dim}
+    best: dict[str, float] = {}
+    for _ in range(2):  # the faster of two passes: this machine is shared, so load adds noise
+        spent.update(esm=0.0, sae=0.0)
+        start = time.perf_counter()
+        compute_shard(proteins, params, timed("esm", worker.pipeline.embedder.embed), timed("sae", sae.encode_raw),
+                      worker.inv_scales[layer], sae.dict_size)
+        total = time.perf_counter() - start
+        run = {"esm": spent["esm"], "sae": spent["sae"], "stats": total - spent["esm"] - spent["sae"]}
+        best = {k: min(v, best.get(k, v)) for k, v in run.items()}
+    return {**best, "dict_size": sae.dict_size, "embed_dim": sae.input_dim}
 
 
 def engine_rate(corpus: Path, out: Path, layer: int, engine: str, shard_size: int) -> dict:
@@ -162,7 +165,8 @@ def main() -> int:
         f"Measured on this machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__} CPU ({torch.get_num_threads()} threads), "
         f"corpus of {proteins} proteins / {residues:,} residues (80-600 aa), layer {args.layer}, "
-        f"shards of {args.shard_size} proteins, top-k 10, full residue index.",
+        f"shards of {args.shard_size} proteins, top-k 10, full residue index; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (the machine is shared: figures vary by tens of percent).",
         "",
         "| engine | residues/s | shard time | merge + map + DuckDB |",
         "| --- | ---: | ---: | ---: |",

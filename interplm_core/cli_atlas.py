@@ -169,6 +169,7 @@ def _cmd_residues(args) -> int:
 def _cmd_concepts(args) -> int:
     import duckdb
 
+    from .atlas.build import weights_fingerprints
     from .atlas.concept_pass import annotate
     from .atlas.worker import ShardWorker
 
@@ -177,6 +178,12 @@ def _cmd_concepts(args) -> int:
     manifest = atlas.manifest
     atlas.close()
     worker = ShardWorker(manifest["model"], layers, manifest["scale"])
+    current = weights_fingerprints(worker, layers, manifest["scale"])
+    if any(current[str(layer)] != manifest["weights"].get(str(layer)) for layer in layers):
+        raise InputError(
+            "The weights found now differ from those the atlas was built with (INTERPLM_WEIGHTS_DIR?): "
+            "concepts would not match the atlas. Point at the same weights or rebuild the atlas."
+        )
     con = duckdb.connect(str(atlas.layout.database_path))
     try:
         for layer in layers:

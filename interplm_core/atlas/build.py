@@ -158,14 +158,20 @@ def _params(options: BuildOptions, layer: int) -> ShardParams:
     return ShardParams(layer=layer, top_k=options.top_k, window=options.window, residue_index_min=options.residue_index_min)
 
 
-def _manifest(fasta: Path, corpus: list[CorpusProtein], options: BuildOptions, worker: ShardWorker) -> dict:
+def weights_fingerprints(worker: ShardWorker, layers: list[int], scale: str) -> dict:
+    """Fingerprints of the weight files a build depends on, per layer (kept in the manifest)."""
     weights = {}
-    for layer in options.layers:
+    for layer in layers:
         esm_path, raw_path = worker.pipeline.weight_paths(layer, normalized=False)
         entry = {"esm": file_fingerprint(esm_path), "sae_raw": file_fingerprint(raw_path)}
-        if options.scale == "normalized":
+        if scale == "normalized":
             entry["sae_normalized"] = file_fingerprint(worker.pipeline.weight_paths(layer, normalized=True)[1])
         weights[str(layer)] = entry
+    return weights
+
+
+def _manifest(fasta: Path, corpus: list[CorpusProtein], options: BuildOptions, worker: ShardWorker) -> dict:
+    weights = weights_fingerprints(worker, options.layers, options.scale)
     return {
         "format_version": FORMAT_VERSION,
         "model": options.model,
