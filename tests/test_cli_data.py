@@ -128,7 +128,7 @@ def test_mirror_command_serves_over_http(fixtures_dir, tmp_path):
         deadline = time.monotonic() + 20
         while True:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/uniprotkb/P61626.json", timeout=2)
+                response = requests.get(f"http://127.0.0.1:{port}/uniprotkb/P61626.json", timeout=30)  # the first answer builds the entry from a structure
                 break
             except requests.ConnectionError:
                 assert process.poll() is None, process.stderr.read()
