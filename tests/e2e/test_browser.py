@@ -184,6 +184,7 @@ def test_shared_url_reopens_the_feature_view(app_url, page):
 def test_bad_input_shows_a_message_and_keeps_the_heatmap(app_url, page):
     page.goto(f"{app_url}/?acc=P61626")
     page.get_by_text("P61626 · LYSC_HUMAN").wait_for()
+    _wait_idle(page)
     page.get_by_text("Sequence or FASTA", exact=True).click()
     area = page.get_by_label("Protein sequence or FASTA")
     area.fill("MKTA1YIAK")
