@@ -110,15 +110,15 @@ def render_atlas_section(feature: int, layer: int, result) -> None:
             f"(F1 {card['best_f1']:.2f}, precision {card['best_precision']:.2f}, recall {card['best_recall']:.2f} "
             f"at activation > {card['best_threshold']:g})"
         )
-    left, right = st.columns([3, 2])
+    _render_top_proteins(atlas, layer, feature)
+    left, right = st.columns(2)
     with left:
-        _render_top_proteins(atlas, layer, feature)
-    with right:
         _render_histogram(atlas, layer, feature)
+    with right:
         concepts = atlas.concepts(layer, feature, limit=8)
         if not concepts.empty:
-            st.markdown("**Concepts**")
-            st.dataframe(concepts[["concept", "threshold", "precision", "recall", "f1"]].round(3), hide_index=True)
+            st.markdown("**Concepts** (best threshold each)")
+            st.table(concepts[["concept", "threshold", "precision", "recall", "f1"]].round(3).set_index("concept"))
         _render_similar(atlas, layer, feature)
 
 
@@ -180,17 +180,20 @@ def _render_top_proteins(atlas: FeatureAtlas, layer: int, feature: int) -> None:
 
 
 def histogram_figure(histogram) -> go.Figure:
-    """Bar chart of non-zero activations on the atlas's logarithmic bins."""
+    """Bar chart of non-zero activations on the atlas's logarithmic bins (x: log10 activation)."""
     bins = histogram[histogram["count"] > 0]
     low, high = bins["low"].to_numpy(), bins["high"].to_numpy()
-    step = np.sqrt(10 ** 0.1)  # half a bin: bins are a tenth of a decade wide
-    centres = np.where(low == 0, high / step, np.where(np.isinf(high), low * step, np.sqrt(low * np.where(np.isinf(high), 1, high))))
+    width = 0.1  # bins are a tenth of a decade wide; the two open-ended bins are drawn as one more
+    left = np.where(low > 0, np.log10(np.where(low > 0, low, 1)), np.log10(high) - width)
     fig = go.Figure(go.Bar(
-        x=centres, y=bins["count"], marker_color="#e6550d",
+        x=left + width / 2, y=bins["count"], width=width * 0.95, marker_color="#e6550d",
         hovertext=[f"{lo:.3g} to {hi:.3g}: {c} residues" for lo, hi, c in zip(low, high, bins["count"])],
+        hoverinfo="text",
     ))
+    ticks = list(range(-3, 3))
     fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Activation histogram (non-zero)",
-                      xaxis=dict(type="log", title="activation"), yaxis=dict(title="residues"), bargap=0.05)
+                      xaxis=dict(title="activation", tickvals=ticks, ticktext=[f"{10.0 ** t:g}" for t in ticks]),
+                      yaxis=dict(title="residues"))
     return fig
 
 
