@@ -5,7 +5,7 @@ INTERPLM_WEIGHTS_DIR holds; synthetic weights cost the same as real ones: same s
   1. the local engine: residues per second, split into ESM-2, SAE and statistics time;
   2. the Ray engine (a private local instance, 2 workers): residues per second;
 then extrapolates to Swiss-Prot (570k proteins, ~206M residues) on one GPU and on a
-cluster, stating every assumption, and writes bench/ATLAS_RESULTS.md.
+cluster, stating every assumption, and writes its section of bench/RESULTS.md.
 
 Ray's servers listen on every interface, so the script re-runs itself inside a private
 network namespace (`unshare -n`, loopback only) when it can.
@@ -27,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.results_file import write_section  # noqa: E402
 
 SWISSPROT_PROTEINS = 570_000
 SWISSPROT_RESIDUES = 206_000_000
@@ -117,7 +119,7 @@ def main() -> int:
     parser.add_argument("--layer", type=int, default=6)
     parser.add_argument("--shard-size", type=int, default=8)
     parser.add_argument("--no-ray", action="store_true")
-    parser.add_argument("--out", default=str(REPO / "bench" / "ATLAS_RESULTS.md"))
+    parser.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     if not args.no_ray and not in_private_network():
         code = reexec_private()
@@ -211,7 +213,7 @@ def main() -> int:
         "the GPU in the worker (see docs/ARCHITECTURE_atlas.md).",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
+    write_section("atlas-bench", "\n".join(lines), Path(args.out))
     print("\n".join(lines))
     return 0
 
