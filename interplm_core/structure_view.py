@@ -138,6 +138,11 @@ def viewer_html(
     if colour_mode not in COLOUR_MODES:
         raise ValueError(f"colour_mode must be one of {COLOUR_MODES}")
     view = py3Dmol.view(width=width, height=height, js=js_url)
+    # Every 3Dmol render is a full frame (slow without a GPU): py3Dmol opens with a zoom of
+    # the empty scene and a white background set later costs another; drop both.
+    view.startjs = view.startjs.replace("viewer_UNIQUEID.zoomTo();\n", "", 1).replace(
+        '{backgroundColor:"white"}', json.dumps({"backgroundColor": background}), 1
+    )
     view.addModel(structure_text, "pdb" if fmt == "pdb" else "cif")
     chain = mapping.chain_id
     if colour_mode == "plddt" and plddt is not None:
@@ -174,7 +179,6 @@ def viewer_html(
         " backgroundOpacity: 0.8, fontColor: 'white', fontSize: 13}); } }",
         "function(atom, viewer) { if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; } }",
     )
-    view.setBackgroundColor(background)
     view.zoomTo({"chain": chain})
     html = view._make_html()
     return _page(html, height)
