@@ -6,7 +6,7 @@ import streamlit as st
 
 from interplm_core import figures, structure_view
 from ui import panels
-from ui.atlas_views import render_atlas_section
+from ui.atlas_views import current_atlas, render_atlas_section, render_feature_map, render_feature_search
 from ui.state import set_selected
 
 protein = st.session_state.get("protein")
@@ -27,6 +27,17 @@ def _choose() -> None:
     chosen = int(st.session_state["feature_id"])
     set_selected([chosen] + [f for f in st.session_state["selected"] if f != chosen])
 
+
+if current_atlas() is not None:
+    with st.expander("Find a feature in the atlas: by concept, keyword, or on the map of all features"):
+        search_tab, map_tab = st.tabs(["Search", "Map"])
+        with search_tab:
+            found = render_feature_search(protein.layer)
+        with map_tab:
+            clicked = render_feature_map(protein.layer, highlight=st.session_state["feature_id"])
+        picked = clicked if clicked is not None else found
+        if picked is not None and picked != st.session_state["feature_id"]:
+            st.rerun()  # open_feature() put it first in the selection; redraw the page for it
 
 c1, c2 = st.columns([1, 3])
 c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1] - 1, step=1, key="feature_id",

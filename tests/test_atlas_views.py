@@ -8,6 +8,8 @@ import pytest
 from interplm_core.atlas.build import BuildOptions, build_atlas
 from interplm_core.atlas.reader import FeatureAtlas
 
+from tests.app_fixtures import app_cache_dir, app_env, new_app, texts  # noqa: F401 (fixtures)
+
 from .atlas_helpers import LAYER, write_corpus
 
 PAGE = """
@@ -85,3 +87,25 @@ def test_views_layer_not_in_atlas(weights_env, small_atlas, monkeypatch, repo_ro
     app = _page(3, layer=5).run()
     assert not app.exception
     assert "not layer 5" in app.info[0].value
+
+
+def test_feature_page_offers_atlas_search_and_map(app_env, small_atlas, monkeypatch):
+    """With an atlas, the Feature page of the real app gains search and map; without, neither."""
+    monkeypatch.setenv("INTERPLM_ATLAS", str(small_atlas))
+    at = new_app(acc="P61626", layer=str(LAYER), f="7")
+    at.run()
+    at.switch_page("app_pages/feature.py").run()
+    assert not at.exception
+    assert [e.label for e in at.expander][0].startswith("Find a feature in the atlas")
+    assert [t.label for t in at.tabs] == ["Search", "Map"]
+    at.text_input(key="atlas_search").input("7").run()
+    assert not at.exception
+    results = at.dataframe(key="atlas_search_results").value
+    assert 7 in set(results["feature"])
+    assert "f7 on P61626" in texts(at)
+
+    monkeypatch.delenv("INTERPLM_ATLAS")
+    bare = new_app(acc="P61626", layer=str(LAYER), f="7")
+    bare.run()
+    bare.switch_page("app_pages/feature.py").run()
+    assert not bare.exception and not bare.tabs

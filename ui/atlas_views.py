@@ -66,7 +66,7 @@ def _atlas_or_message(layer: int) -> FeatureAtlas | None:
             "```\npython -m interplm_core atlas build --fasta proteins.fasta --layer 1-6 --out atlas/\n"
             "export INTERPLM_ATLAS=$PWD/atlas\n```\n"
             "Each feature then shows its top proteins, activation histogram, density and UniProt concepts.",
-            icon="🗂️",
+            icon=":material/inventory_2:",
         )
         return None
     if layer not in atlas.layers:
