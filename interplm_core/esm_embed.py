@@ -73,8 +73,11 @@ class EsmEmbedder:
     Thread-safe: the app shares one instance across sessions.
     """
 
-    def __init__(self, model: torch.nn.Module, alphabet, spec: ModelSpec, synthetic: bool = False):
-        self.model = model.eval()
+    def __init__(
+        self, model: torch.nn.Module, alphabet, spec: ModelSpec, synthetic: bool = False, device="cpu"
+    ):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
         self.alphabet = alphabet
         self.spec = spec
         self.synthetic = synthetic
@@ -116,7 +119,7 @@ class EsmEmbedder:
 
     def _rotary_tables(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         inv_freq = self.model.layers[0].self_attn.rot_emb.inv_freq
-        freqs = torch.outer(torch.arange(length, dtype=inv_freq.dtype), inv_freq)
+        freqs = torch.outer(torch.arange(length, dtype=inv_freq.dtype, device=inv_freq.device), inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos(), emb.sin()
 
@@ -197,7 +200,7 @@ class EsmEmbedder:
                 data = [(str(i), pieces[i]) for i in batch]
                 _, _, tokens = self._converter(data)
                 with self._lock:
-                    hidden = self.forward_to_layer(tokens, layer)
+                    hidden = self.forward_to_layer(tokens.to(self.device), layer).float().cpu()
                 for row, i in enumerate(batch):
                     out[i] = hidden[row, 1 : len(pieces[i]) + 1].numpy().astype(np.float32, copy=True)
             batch = [index] if index is not None else []
@@ -215,6 +218,9 @@ def load_embedder(spec: ModelSpec, settings=None, progress: bool = True) -> EsmE
     regression = load_torch_file(files["regression"].path)
     synthetic = is_synthetic_esm(checkpoint)
     model, alphabet = esm.pretrained.load_model_and_alphabet_core(spec.esm_name, checkpoint, regression)
-    embedder = EsmEmbedder(model, alphabet, spec, synthetic=synthetic)
+    from .settings import get_settings, resolve_device
+
+    device = resolve_device((settings or get_settings()).device)
+    embedder = EsmEmbedder(model, alphabet, spec, synthetic=synthetic, device=device)
     embedder.files = files
     return embedder

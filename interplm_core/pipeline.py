@@ -217,12 +217,12 @@ class FeaturePipeline:
 
     @staticmethod
     def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool) -> CachedArrays:
-        x = torch.from_numpy(embedding)
+        x = torch.from_numpy(embedding).to(sae.device)
         raw = sae.encode_raw(x)
         quality = reconstruction_quality(x, sae.decode_raw(raw))
         features = sae.rescaled(raw, normalized)
         return CachedArrays(
-            features.numpy(), quality.residue_error, quality.mse, quality.fraction_variance_explained
+            features.cpu().numpy(), quality.residue_error, quality.mse, quality.fraction_variance_explained
         )
 
     def _result(self, record, layer, normalized, arrays: CachedArrays, synthetic: bool, from_cache: bool) -> FeatureResult:

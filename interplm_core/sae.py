@@ -60,6 +60,18 @@ class SparseAutoencoder:
         )
 
     @property
+    def device(self) -> torch.device:
+        return self.encoder_weight.device
+
+    def to(self, device) -> "SparseAutoencoder":
+        """The same SAE with its tensors on `device` (inputs are moved there when encoding)."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return SparseAutoencoder(
+            move(self.bias), move(self.encoder_weight), move(self.encoder_bias), move(self.decoder_weight),
+            move(self.rescale), self.synthetic,
+        )
+
+    @property
     def dict_size(self) -> int:
         return self.encoder_weight.shape[0]
 
@@ -78,7 +90,8 @@ class SparseAutoencoder:
 
     @torch.inference_mode()
     def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
-        """ReLU activations as the file's weights give them: [N, D] -> [N, F]."""
+        """ReLU activations as the file's weights give them: [N, D] -> [N, F], on the SAE's device."""
+        x = x.to(self.device)
         pre = torch.addmm(self.encoder_bias, x - self.bias, self.encoder_weight.T)
         return pre.relu_()
 
@@ -125,7 +138,7 @@ def reconstruction_quality(x: torch.Tensor, x_hat: torch.Tensor) -> Reconstructi
     return Reconstruction(
         mse=float(err.mean()),
         fraction_variance_explained=fve,
-        residue_error=err.mean(dim=1).numpy().astype(np.float32),
+        residue_error=err.mean(dim=1).cpu().numpy().astype(np.float32),
     )
 
 
@@ -137,7 +150,10 @@ def load_sae(spec, layer: int, normalized: bool, settings=None) -> tuple[SparseA
     state = load_torch_file(weights_file.path)
     if not isinstance(state, dict):
         raise InputError(f"{weights_file.path} is not a state dict; the file is damaged.")
+    from .settings import get_settings, resolve_device
+
     sae = SparseAutoencoder.from_state_dict(state, synthetic=is_synthetic_sae(state))
+    sae = sae.to(resolve_device((settings or get_settings()).device))
     if sae.input_dim != spec.embed_dim:
         raise InputError(
             f"{weights_file.path} expects {sae.input_dim}-dimensional embeddings, but "

@@ -36,6 +36,7 @@ class Settings:
     http_timeout: float = 20.0
     http_retries: int = 3
     http_backoff: float = 0.5
+    device: str = "cpu"  # torch device for ESM-2 and the SAE: cpu, cuda, cuda:N or auto
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -60,4 +61,25 @@ def get_settings() -> Settings:
         http_timeout=float(env.get("INTERPLM_HTTP_TIMEOUT", Settings.http_timeout)),
         http_retries=int(env.get("INTERPLM_HTTP_RETRIES", Settings.http_retries)),
         http_backoff=float(env.get("INTERPLM_HTTP_BACKOFF", Settings.http_backoff)),
+        device=env.get("INTERPLM_DEVICE", Settings.device).strip() or Settings.device,
     )
+
+
+def resolve_device(name: str) -> "torch.device":
+    """The torch device for `name` ('auto' picks a GPU when there is one)."""
+    import torch
+
+    from .errors import InputError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"Unknown device '{name}': use cpu, cuda, cuda:N or auto (INTERPLM_DEVICE).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"Device '{name}' was asked for (INTERPLM_DEVICE) but PyTorch sees no GPU here. "
+            "Use cpu or auto, or install a CUDA build of PyTorch on a GPU machine."
+        )
+    return device

@@ -136,3 +136,19 @@ def test_status_reports_synthetic_weights_and_sources(shared_pipeline_factory):
     assert status["synthetic"] is True
     assert {f["source"] for f in status["files"]} == {"weights dir"}
     assert status["disk_cache_bytes"] > 0
+
+
+def test_device_setting(shared_pipeline_factory, monkeypatch):
+    from interplm_core.settings import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InputError, match="Unknown device 'tpu7'"):
+        resolve_device("tpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="PyTorch sees no GPU here"):
+            resolve_device("cuda")
+    pipeline = shared_pipeline_factory()
+    pipeline.settings = pipeline.settings.with_(device="auto")
+    result = pipeline.features([SEQ], 1)[0]
+    assert pipeline.embedder.device == resolve_device("auto") and result.activations.dtype == np.float32

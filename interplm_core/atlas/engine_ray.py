@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..settings import Settings
+from ..settings import Settings, get_settings
 from .corpus import CorpusProtein, Shard
 from .engine_local import ShardSink
 from .shard import ShardParams
@@ -76,6 +76,9 @@ def run_ray(
     try:
         actor_class = ray.remote(num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker)(_RemoteWorker)
         count = max(1, min(options.workers, len(work)))
+        if options.gpus_per_worker > 0:
+            # Ray gives each actor its GPU(s) through CUDA_VISIBLE_DEVICES: compute there.
+            settings = (settings or get_settings()).with_(device="auto")
         actors = [actor_class.remote(model, layers, scale, settings) for _ in range(count)]
         queue = list(work)
         running: dict = {}

@@ -83,7 +83,7 @@ def compute_shard(
         chunk = proteins[chunk_start:chunk_start + EMBED_CHUNK]
         embeddings = embed([p.sequence for p in chunk], params.layer)
         for protein, embedding in zip(chunk, embeddings):
-            raw = encode_raw(torch.from_numpy(embedding)).numpy()
+            raw = encode_raw(torch.from_numpy(embedding)).cpu().numpy()
             act = raw * inv_scale if inv_scale is not None else raw
             fires = raw > 0
             length = raw.shape[0]
