@@ -209,8 +209,8 @@ def main() -> int:
         + ("" if depth_factor else " (Measured at a layer other than 6: the six-layer figure is approximate.)"),
         "- The merge (DuckDB) is not included: with the full residue index Swiss-Prot yields tens of billions of "
         "index rows; build Swiss-Prot with `--residue-index-min 0.5` or `--no-residue-index`.",
-        "- Caveat: the core's embedder runs on the CPU today; the GPU rows assume ESM-2 and the SAE are moved to "
-        "the GPU in the worker (see docs/ARCHITECTURE_atlas.md).",
+        "- GPU rows are computed, not measured (no GPU here): workers run ESM-2 and the SAE on their GPU "
+        "(`--gpus-per-worker`, INTERPLM_DEVICE=auto; see docs/atlas.md).",
         "",
     ]
     write_section("atlas-bench", "\n".join(lines), Path(args.out))
