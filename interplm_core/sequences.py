@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from .errors import InputError
 
@@ -59,6 +60,50 @@ def clean_sequence(raw: str, record_id: str = "query", max_length: int = DEFAULT
     return seq
 
 
+def iter_fasta_records(
+    lines: Iterable[str], max_length: int = DEFAULT_MAX_LENGTH, source: str = "The input"
+) -> Iterator[SequenceRecord]:
+    """Validated records from FASTA lines, one at a time (a corpus need not fit in memory).
+
+    Record ids are the header's first word; repeated ids get a suffix (`id_2`, `id_3`) so
+    that every record can be stored under its own name; a header with no text becomes
+    `record_N`.
+    """
+    seen: dict[str, int] = {}
+    header: str | None = None
+    body: list[str] = []
+    number = 0
+
+    def finish() -> SequenceRecord:
+        text = header.strip()
+        record_id = text.split()[0] if text else f"record_{number}"
+        description = text[len(record_id):].strip() if text else ""
+        seen[record_id] = seen.get(record_id, 0) + 1
+        if seen[record_id] > 1:
+            record_id = f"{record_id}_{seen[record_id]}"
+        return SequenceRecord(record_id, clean_sequence("".join(body), record_id, max_length), description)
+
+    for line_number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if line_number == 1:
+            line = line.lstrip("\ufeff")
+        if line.startswith(">"):
+            if header is not None:
+                yield finish()
+            header, body, number = line[1:], [], number + 1
+        elif header is None:
+            if line.strip():
+                raise InputError(
+                    f"{source} is not FASTA: line {line_number} comes before any header. A FASTA "
+                    "file must begin with a header line such as '>my_protein'."
+                )
+        else:
+            body.append(line)
+    if header is None:
+        raise InputError(f"{source} has no FASTA records: each protein needs a '>' header line.")
+    yield finish()
+
+
 def parse_sequence_input(
     text: str,
     max_length: int = DEFAULT_MAX_LENGTH,
@@ -66,8 +111,7 @@ def parse_sequence_input(
 ) -> list[SequenceRecord]:
     """Parse a bare sequence or FASTA text into validated records.
 
-    A bare sequence becomes one record named `query`. Repeated FASTA identifiers get a
-    suffix (`id_2`, `id_3`) so that every record can be stored under its own name.
+    A bare sequence becomes one record named `query`.
     """
     if text is None or not text.strip():
         raise InputError("The input is empty: paste a protein sequence or a FASTA file.")
@@ -79,19 +123,9 @@ def parse_sequence_input(
                 "with a header line such as '>my_protein'."
             )
         return [SequenceRecord("query", clean_sequence(text, "query", max_length))]
-
     records: list[SequenceRecord] = []
-    seen: dict[str, int] = {}
-    chunks = text.split("\n>")
-    for chunk_number, chunk in enumerate(chunks, start=1):
-        header, _, body = chunk.lstrip(">").partition("\n")
-        header = header.strip()
-        record_id = header.split()[0] if header else f"record_{chunk_number}"
-        description = header[len(record_id):].strip() if header else ""
-        seen[record_id] = seen.get(record_id, 0) + 1
-        if seen[record_id] > 1:
-            record_id = f"{record_id}_{seen[record_id]}"
-        records.append(SequenceRecord(record_id, clean_sequence(body, record_id, max_length), description))
+    for record in iter_fasta_records(text.splitlines(), max_length):
+        records.append(record)
         if len(records) > max_records:
             raise InputError(
                 f"The input has more than {max_records:,} records; split it into smaller files."

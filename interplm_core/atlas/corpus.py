@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..sequences import SequenceRecord, clean_sequence
+from ..sequences import SequenceRecord, iter_fasta_records
 
 #: UniProt FASTA headers: `sp|P00750|TPA_HUMAN ...` or `tr|...|...`.
 _UNIPROT_HEADER = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
@@ -53,40 +53,9 @@ def iter_fasta(path: Path, max_length: int = 20_000) -> Iterator[CorpusProtein]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"FASTA file not found: {path}")
-    seen: dict[str, int] = {}
-    header: str | None = None
-    body: list[str] = []
-    index = 0
-
-    def make(header_line: str, lines: list[str], number: int) -> CorpusProtein:
-        header_text = header_line.strip()
-        record_id = header_text.split()[0] if header_text else f"record_{number + 1}"
-        description = header_text[len(record_id):].strip() if header_text else ""
-        seen[record_id] = seen.get(record_id, 0) + 1
-        if seen[record_id] > 1:
-            record_id = f"{record_id}_{seen[record_id]}"
-        sequence = clean_sequence("".join(lines), record_id, max_length)
-        return CorpusProtein(number, record_id, description, sequence)
-
     with open(path, encoding="utf-8", errors="replace") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n").lstrip("\ufeff") if line_number == 1 else line.rstrip("\n")
-            if line.startswith(">"):
-                if header is not None:
-                    yield make(header, body, index)
-                    index += 1
-                header, body = line[1:], []
-            elif header is None:
-                if line.strip():
-                    raise InputError(
-                        f"{path} is not a FASTA file: line {line_number} comes before any "
-                        "'>' header line."
-                    )
-            else:
-                body.append(line)
-    if header is None:
-        raise InputError(f"{path} has no FASTA records: each protein needs a '>' header line.")
-    yield make(header, body, index)
+        for index, record in enumerate(iter_fasta_records(handle, max_length, source=str(path))):
+            yield CorpusProtein(index, record.id, record.description, record.sequence)
 
 
 def read_corpus(path: Path) -> list[CorpusProtein]:
