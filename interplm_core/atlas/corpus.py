@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..sequences import SequenceRecord, iter_fasta_records
+from ..sequences import iter_fasta_records
 
 #: UniProt FASTA headers: `sp|P00750|TPA_HUMAN ...` or `tr|...|...`.
 _UNIPROT_HEADER = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
@@ -79,7 +79,3 @@ def plan_shards(protein_count: int, shard_size: int) -> list[Shard]:
         Shard(number, start, min(start + shard_size, protein_count))
         for number, start in enumerate(range(0, protein_count, shard_size))
     ]
-
-
-def as_records(proteins: list[CorpusProtein]) -> list[SequenceRecord]:
-    return [SequenceRecord(p.record_id, p.sequence, p.description) for p in proteins]
