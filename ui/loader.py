@@ -162,42 +162,49 @@ def load_protein(request: ProteinRequest, layer: int, normalized: bool) -> Loade
     """Resolve the input, compute features (with progress) and map the structure."""
     started = time.perf_counter()
     with st.status("Loading…", expanded=False) as status:
-        record, entry, structure_file, notes, key = resolve_request(request, status)
-        pipe = resources.pipeline()
-        first_time = pipe.status()["files"] == []
-        status.update(label=("Loading ESM-2 and the SAE (first time: files are read or downloaded)…"
-                             if first_time else f"Computing layer {layer} features…"))
-        bar = st.progress(0.0, text=f"ESM-2 + SAE layer {layer} on {len(record.sequence)} residues")
+        try:
+            return _load_with_status(request, layer, normalized, status, started)
+        except Exception:
+            status.update(label="Could not load this protein (see the message below)", state="error")
+            raise
 
-        def on_progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"{done}/{total} sequences")
 
-        result = pipe.features([record], layer, normalized=normalized, on_progress=on_progress)[0]
-        bar.empty()
-        view = None
-        if structure_file is not None:
-            status.update(label="Mapping the sequence onto the structure…")
-            chain = request.chain
-            if chain is None and entry is not None:
-                chain = (EXAMPLES.get(entry.accession, (None, None))[1] or (None, None))[1]
-            if chain is None and request.pdb_id:
-                chain = None
-            mapping = resources.residue_mapping(record.sequence, structure_file.text, structure_file.fmt, chain)
-            s_notes = []
-            if mapping.coverage < 0.999:
-                s_notes.append(
-                    f"The structure covers {mapping.coverage:.0%} of the sequence (chain {mapping.chain_id}, "
-                    f"{mapping.identity:.0%} identity); uncovered residues have no 3D position."
-                )
-            if mapping.ambiguous:
-                s_notes.append(
-                    f"Chain {mapping.chain_id} fits {len(mapping.placements)} places (repeats); "
-                    f"using {mapping.describe_placements()[mapping.chosen]}."
-                )
-            plddt = resources.plddt_per_position(mapping) if structure_file.is_alphafold else None
-            view = StructureView(structure_file, mapping, plddt, s_notes)
-        elapsed = time.perf_counter() - started
-        status.update(label=f"Loaded {record.id} in {elapsed:.1f} s", state="complete")
+def _load_with_status(request: ProteinRequest, layer: int, normalized: bool, status, started: float) -> LoadedProtein:
+    """The work of `load_protein`, reporting each step on `status`."""
+    record, entry, structure_file, notes, key = resolve_request(request, status)
+    pipe = resources.pipeline()
+    first_time = pipe.status()["files"] == []
+    status.update(label=("Loading ESM-2 and the SAE (first time: files are read or downloaded)…"
+                         if first_time else f"Computing layer {layer} features…"))
+    bar = st.progress(0.0, text=f"ESM-2 + SAE layer {layer} on {len(record.sequence)} residues")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{done}/{total} sequences")
+
+    result = pipe.features([record], layer, normalized=normalized, on_progress=on_progress)[0]
+    bar.empty()
+    view = None
+    if structure_file is not None:
+        status.update(label="Mapping the sequence onto the structure…")
+        chain = request.chain
+        if chain is None and entry is not None:
+            chain = (EXAMPLES.get(entry.accession, (None, None))[1] or (None, None))[1]
+        mapping = resources.residue_mapping(record.sequence, structure_file.text, structure_file.fmt, chain)
+        s_notes = []
+        if mapping.coverage < 0.999:
+            s_notes.append(
+                f"The structure covers {mapping.coverage:.0%} of the sequence (chain {mapping.chain_id}, "
+                f"{mapping.identity:.0%} identity); uncovered residues have no 3D position."
+            )
+        if mapping.ambiguous:
+            s_notes.append(
+                f"Chain {mapping.chain_id} fits {len(mapping.placements)} places (repeats); "
+                f"using {mapping.describe_placements()[mapping.chosen]}."
+            )
+        plddt = resources.plddt_per_position(mapping) if structure_file.is_alphafold else None
+        view = StructureView(structure_file, mapping, plddt, s_notes)
+    elapsed = time.perf_counter() - started
+    status.update(label=f"Loaded {record.id} in {elapsed:.1f} s", state="complete")
     return LoadedProtein(record, layer, normalized, result, entry, view, notes, key, elapsed)
 
 
