@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_atlas import register as register_atlas_commands
 from .cli_data import register as register_data_commands
 from .errors import InputError, InterPLMError
 from .registry import DEFAULT_MODEL, MODELS
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--quiet", action="store_true", help="no progress bars")
     features.set_defaults(handler=_cmd_features)
     register_data_commands(commands)
-    from .cli_atlas import register as register_atlas; register_atlas(commands)
+    register_atlas_commands(commands)
     return parser
 
 

@@ -72,9 +72,9 @@ def _cmd_uniprot(args) -> int:
     print(f"{entry.accession} ({entry.entry_name}) {entry.protein_name}")
     print(f"  gene {entry.gene or '-'}, {entry.organism}, {entry.length} aa, "
           f"{'reviewed' if entry.reviewed else 'unreviewed'}")
-    for kind, annotations in entry.tracks().items():
-        shown = ", ".join(a.where() for a in annotations[:8])
-        print(f"  {kind}: {shown}" + (f" ... ({len(annotations)} in all)" if len(annotations) > 8 else ""))
+    for kind, found in entry.tracks().items():
+        shown = ", ".join(a.where() for a in found[:8])
+        print(f"  {kind}: {shown}" + (f" ... ({len(found)} in all)" if len(found) > 8 else ""))
     return 0
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .weights import WeightsFile
 
 REQUIRED_KEYS = ("bias", "encoder.weight", "encoder.bias", "decoder.weight")
 

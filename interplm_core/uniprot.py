@@ -113,9 +113,9 @@ class UniProtEntry:
     def residue_tracks(self) -> dict[str, list[bool]]:
         """Per type, one flag per residue: does a feature of that type cover it?"""
         out = {}
-        for kind, annotations in self.tracks().items():
+        for kind, found in self.tracks().items():
             flags = [False] * self.length
-            for a in annotations:
+            for a in found:
                 for pos in a.residues():
                     if 1 <= pos <= self.length:
                         flags[pos - 1] = True

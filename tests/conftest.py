@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures_paths",
     "tests.fixtures_weights",
     "tests.fixtures_mirror",
+    "tests.app_fixtures",
 ]

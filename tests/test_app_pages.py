@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.app_fixtures import app_env, app_cache_dir, new_app, texts  # noqa: F401 (fixtures)
+from tests.app_fixtures import new_app, texts
 
 
 def test_feature_page_without_a_protein_says_what_to_do(app_env):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_fixtures import app_env, app_cache_dir, new_app, texts  # noqa: F401 (fixtures)
+from tests.app_fixtures import new_app, texts
 
 
 def _plotly(at):

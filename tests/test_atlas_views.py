@@ -8,7 +8,7 @@ import pytest
 from interplm_core.atlas.build import BuildOptions, build_atlas
 from interplm_core.atlas.reader import FeatureAtlas
 
-from tests.app_fixtures import app_cache_dir, app_env, new_app, texts  # noqa: F401 (fixtures)
+from tests.app_fixtures import new_app, texts
 
 from .atlas_helpers import LAYER, write_corpus
 

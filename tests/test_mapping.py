@@ -111,8 +111,8 @@ def test_values_are_written_into_the_bfactor_column(text):
     out = write_values_as_bfactor(rex_text.encode(), "pdb", mapping, values)
     for number, _, _, b_factor in pdb_residues(out)["A"]:
         assert b_factor == pytest.approx((number + 18) / 10)
-    waters = [l for l in out.splitlines() if l.startswith("HETATM") and l[17:20] == "HOH"]
-    assert waters and all(float(l[60:66]) == 0.0 for l in waters)
+    waters = [row for row in out.splitlines() if row.startswith("HETATM") and row[17:20] == "HOH"]
+    assert waters and all(float(row[60:66]) == 0.0 for row in waters)
 
     cif = write_values_as_bfactor(rex_text.encode(), "1rex.pdb", mapping, values, out_format="cif")
     assert cif.startswith("data_")

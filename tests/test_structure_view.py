@@ -86,8 +86,8 @@ def test_bfactor_export_matches_the_script_residues(lysozyme):
     sequence, rex, mapping = lysozyme
     values = _tracks(len(sequence))[0].values
     text = write_values_as_bfactor(rex, "pdb", mapping, values)
-    ca = [l for l in text.splitlines() if l.startswith("ATOM") and l[12:16].strip() == "CA"]
-    by_number = {int(l[22:26]): float(l[60:66]) for l in ca}
+    ca = [row for row in text.splitlines() if row.startswith("ATOM") and row[12:16].strip() == "CA"]
+    by_number = {int(row[22:26]): float(row[60:66]) for row in ca}
     assert by_number[35] == pytest.approx(1.0) and by_number[53] == pytest.approx(0.4)
     assert by_number[1] == 0.0
 

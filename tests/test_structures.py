@@ -87,7 +87,7 @@ def test_insertion_codes_are_kept(texts):
 
 def test_altlocs_take_the_most_occupied_position(texts):
     lines = texts["1UBQ.pdb"].splitlines()
-    index = next(i for i, l in enumerate(lines) if l.startswith("ATOM") and l[12:16] == " CA " and int(l[22:26]) == 5)
+    index = next(i for i, row in enumerate(lines) if row.startswith("ATOM") and row[12:16] == " CA " and int(row[22:26]) == 5)
     ca = lines[index]
     first = ca[:16] + "A" + ca[17:54] + "  0.30 11.11" + ca[66:]
     second = ca[:16] + "B" + ca[17:54] + "  0.70 22.22" + ca[66:]
@@ -98,8 +98,8 @@ def test_altlocs_take_the_most_occupied_position(texts):
 
 
 def test_nmr_ensemble_uses_model_one(texts):
-    atoms = [l for l in texts["1UBQ.pdb"].splitlines() if l.startswith("ATOM")]
-    model2 = [l[:60] + " 99.99" + l[66:] for l in atoms[:100]]  # a different, shorter model 2
+    atoms = [row for row in texts["1UBQ.pdb"].splitlines() if row.startswith("ATOM")]
+    model2 = [row[:60] + " 99.99" + row[66:] for row in atoms[:100]]  # a different, shorter model 2
     text = "\n".join(["MODEL        1", *atoms, "ENDMDL", "MODEL        2", *model2, "ENDMDL", "END"]) + "\n"
     structure = parse_structure(text, "nmr.pdb")
     assert structure.model_count == 2
@@ -144,7 +144,7 @@ def test_truncated_mmcif_is_rejected(texts):
 
 
 def test_ligand_only_file_has_no_protein_chain(texts):
-    hets = [l for l in texts["4HHB.pdb"].splitlines() if l.startswith("HETATM") and l[17:20] == "HEM"]
+    hets = [row for row in texts["4HHB.pdb"].splitlines() if row.startswith("HETATM") and row[17:20] == "HEM"]
     with pytest.raises(InputError, match="no protein chain"):
         parse_structure("\n".join(hets) + "\nEND\n", "hem.pdb")
 

@@ -49,7 +49,9 @@ def create_database(
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in sorted(manifest.items())])
     bins = pd.DataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(bin_bounds())], columns=["bin", "low", "high"])
-    con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins")
+    con.register("bins_frame", bins)
+    con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins_frame")
+    con.unregister("bins_frame")
     con.execute(
         f"CREATE TABLE proteins AS SELECT * FROM read_parquet('{corpus_path}') ORDER BY protein_index"
     )
@@ -74,7 +76,9 @@ def create_database(
         summaries = _sql_list([d / "proteins.parquet" for d in shard_dirs])
         residues = _sql_list([d / "residues.parquet" for d in shard_dirs])
         verb = "CREATE TABLE {name} AS" if first else "INSERT INTO {name}"
-        con.execute(f"{verb.format(name='features')} SELECT * FROM features ORDER BY feature")
+        con.register("features_frame", features)
+        con.execute(f"{verb.format(name='features')} SELECT * FROM features_frame ORDER BY feature")
+        con.unregister("features_frame")
         con.execute(
             f"""{verb.format(name='top')}
             SELECT {layer}::SMALLINT AS layer, feature, rank::INTEGER AS rank, protein_index, record_id, position,
