@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,9 +126,9 @@ def _canvas_ink(page) -> tuple[int, int]:
     assert frame is not None, "no 3D canvas appeared (3Dmol.js not loaded?)"
     page.wait_for_timeout(1500)  # let 3Dmol render the first frame
     image = Image.open(io.BytesIO(frame.locator("canvas").first.screenshot())).convert("RGB")
-    background = image.getpixel((2, 2))
-    pixels = list(image.getdata())
-    ink = sum(1 for p in pixels if max(abs(a - b) for a, b in zip(p, background)) > 40)
+    pixels = np.asarray(image, dtype=np.int16).reshape(-1, 3)
+    background = pixels[2 * image.width + 2]  # pixel (2, 2)
+    ink = int((np.abs(pixels - background).max(axis=1) > 40).sum())
     return ink, len(pixels)
 
 
