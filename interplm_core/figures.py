@@ -139,8 +139,11 @@ def heatmap_figure(
     title: str = "",
     dark: bool = False,
     highlight_positions: Sequence[int] = (),
+    feature_notes: Mapping[int, str] | None = None,
 ) -> go.Figure:
     """Residues x features heatmap with annotation, pLDDT and error tracks on a shared x axis.
+
+    `feature_notes` (feature -> text, e.g. the atlas's best concept) is added to the hover.
 
     `activations` is the full [L, F] matrix (or any matrix whose columns are indexed by
     feature id); only the `features` columns are drawn, top to bottom in that order.
@@ -171,11 +174,16 @@ def heatmap_figure(
         grid_x = np.tile(np.array(x, dtype=object), len(features))
         grid_y = np.repeat(np.array(y, dtype=object), length)
         note = np.tile(np.array(annotations_at, dtype=object), len(features))
+        notes = feature_notes or {}
+        concept = np.repeat(
+            np.array([f"<br>atlas: {notes[f]}" if notes.get(f) else "" for f in features], dtype=object), length
+        )
         fig.add_trace(go.Scattergl(
             x=grid_x, y=grid_y, mode="markers",
             marker=dict(size=8, color=_TRANSPARENT, opacity=0),
-            customdata=np.stack([z.ravel(), note], axis=1),
-            hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{customdata[0]:.3f}%{customdata[1]}<extra></extra>",
+            customdata=np.stack([z.ravel(), note, concept], axis=1),
+            hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{customdata[0]:.3f}%{customdata[1]}"
+                          "%{customdata[2]}<extra></extra>",
             name="cells", showlegend=False,
             selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         ), row=1, col=1)

@@ -97,3 +97,16 @@ def test_export_image_svg_and_png():
     assert svg.lstrip().startswith(b"<svg") and b"f7" in svg
     png = figures.export_image(fig, "png", width=600, scale=1)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_heatmap_hover_carries_the_atlas_concept_of_each_feature():
+    from interplm_core.figures import heatmap_figure
+
+    acts = np.zeros((4, 10), np.float32)
+    acts[1, 3] = 0.8
+    fig = heatmap_figure("MKTA", acts, [3, 5], feature_notes={3: "Active site (F1 0.71)"})
+    cells = next(t for t in fig.data if t.name == "cells")
+    notes = [row[2] for row in cells.customdata]
+    assert notes[:4] == ["<br>atlas: Active site (F1 0.71)"] * 4  # feature 3, every residue
+    assert notes[4:] == [""] * 4  # feature 5 has no concept
+    assert "%{customdata[2]}" in cells.hovertemplate

@@ -39,12 +39,36 @@ def current_atlas() -> FeatureAtlas | None:
 
     Raises InterPLMError (with a message for the user) if the path is not a finished atlas.
     """
+    location = _atlas_location()
+    return None if location is None else _open_atlas(*location)
+
+
+def _atlas_location() -> tuple[str, float] | None:
+    """(atlas folder, manifest mtime) from INTERPLM_ATLAS; the mtime keys the caches."""
     path = os.environ.get(ATLAS_ENV, "").strip()
     if not path:
         return None
-    manifest = Path(path).expanduser() / "manifest.json"
-    mtime = manifest.stat().st_mtime if manifest.is_file() else 0.0
-    return _open_atlas(str(Path(path).expanduser()), mtime)
+    folder = Path(path).expanduser()
+    manifest = folder / "manifest.json"
+    return str(folder), (manifest.stat().st_mtime if manifest.is_file() else 0.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _best_concepts(path: str, manifest_mtime: float, layer: int) -> dict[int, str]:
+    points = _open_atlas(path, manifest_mtime).feature_map(layer)
+    named = points[points["best_concept"] != ""]
+    return {int(f): f"{c} (F1 {s:.2f})" for f, c, s in zip(named["feature"], named["best_concept"], named["best_f1"])}
+
+
+def best_concept_labels(layer: int) -> dict[int, str]:
+    """Feature -> its best concept in the atlas (empty without an atlas, or for a layer it lacks)."""
+    try:
+        atlas = current_atlas()
+    except InterPLMError:
+        return {}  # the atlas card on the Feature page explains what is wrong with it
+    if atlas is None or layer not in atlas.layers:
+        return {}
+    return _best_concepts(*_atlas_location(), layer)
 
 
 def open_feature(feature: int) -> None:

@@ -10,6 +10,7 @@ from interplm_core import figures, structure_view
 from interplm_core.figures import FEATURE_COLOURS, SORT_CHOICES
 
 from . import resources
+from .atlas_views import best_concept_labels
 from .loader import LoadedProtein
 from .state import MAX_SELECTED, set_selected
 
@@ -91,7 +92,7 @@ def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str =
     fig = figures.heatmap_figure(
         protein.record.sequence, result.activations, features, normalized=result.normalized,
         tracks=protein.tracks(), plddt=plddt, residue_error=result.residue_error,
-        selected=st.session_state["selected"], dark=is_dark(),
+        selected=st.session_state["selected"], dark=is_dark(), feature_notes=best_concept_labels(protein.layer),
     )
     st.plotly_chart(
         fig, key=chart_key, on_select="rerun", selection_mode=("points", "box"),
