@@ -140,8 +140,12 @@ def viewer_html(
     view = py3Dmol.view(width=width, height=height, js=js_url)
     # Every 3Dmol render is a full frame (slow without a GPU): py3Dmol opens with a zoom of
     # the empty scene and a white background set later costs another; drop both.
+    # Without a GPU (software WebGL) multisample antialiasing triples the cost of a frame:
+    # the page then turns it off, see SOFTWARE_GL_PROBE.
+    config = f"Object.assign({json.dumps({'backgroundColor': background})}, " \
+             "window.interplmSoftwareGL ? {antialias: false} : {})"
     view.startjs = view.startjs.replace("viewer_UNIQUEID.zoomTo();\n", "", 1).replace(
-        '{backgroundColor:"white"}', json.dumps({"backgroundColor": background}), 1
+        '{backgroundColor:"white"}', config, 1
     )
     view.addModel(structure_text, "pdb" if fmt == "pdb" else "cif")
     chain = mapping.chain_id
@@ -200,12 +204,26 @@ def _above(mapping, tracks: Sequence[FeatureTrack], threshold: float) -> dict:
     return out
 
 
+#: Sets `window.interplmSoftwareGL` when the browser renders WebGL on the CPU (SwiftShader,
+#: llvmpipe): a headless browser or a machine without a usable GPU.
+SOFTWARE_GL_PROBE = (
+    "window.interplmSoftwareGL = (function () { try {"
+    " var gl = document.createElement('canvas').getContext('webgl');"
+    " if (!gl) { return false; }"
+    " var info = gl.getExtension('WEBGL_debug_renderer_info');"
+    " var name = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : '';"
+    " var lose = gl.getExtension('WEBGL_lose_context'); if (lose) { lose.loseContext(); }"
+    " return /SwiftShader|llvmpipe|softpipe|Software/i.test(name);"
+    " } catch (err) { return false; } })();"
+)
+
+
 def _page(body: str, height: int) -> str:
     """Wrap py3Dmol's fragment in a page that says so plainly when 3Dmol.js cannot load."""
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>"
-        f"{body}"
+        f"<script>{SOFTWARE_GL_PROBE}</script>{body}"
         "<p id='interplm-3dmol-missing' style='display:none;font:14px sans-serif;color:#a00;padding:8px'>"
         "The 3D viewer could not load 3Dmol.js. Run scripts/install_3dmol.sh to serve a local copy "
         "(the app then needs no internet), or allow access to cdn.jsdelivr.net.</p>"

@@ -94,3 +94,20 @@ def test_bfactor_export_matches_the_script_residues(lysozyme):
 
 def test_ranges_compact_runs():
     assert sv._ranges([5, 1, 2, 3, 9, 10]) == [(1, 3), (5, 5), (9, 10)]
+
+
+def test_viewer_html_renders_twice_and_adapts_to_software_webgl(fixtures_dir):
+    """Each 3Dmol render is a full frame: no zoom of the empty scene, no separate background call;
+    antialiasing is switched off only where the browser draws WebGL on the CPU."""
+    from interplm_core import mapping, structures
+    from interplm_core.structure_view import SOFTWARE_GL_PROBE, viewer_html
+
+    text = (fixtures_dir / "pdb" / "1UBQ.pdb").read_text()
+    structure = structures.parse_structure(text, "1UBQ.pdb")
+    mapped = mapping.map_to_structure(structure.chain_sequence("A"), structure, "A")
+    html = viewer_html(text, "pdb", mapped, (), background="#0f1419")
+    script = html[html.index("$3Dmolpromise.then"):]
+    assert script.count(".zoomTo(") == 1 and ".setBackgroundColor(" not in script
+    assert script.count(".render()") == 1
+    assert SOFTWARE_GL_PROBE in html
+    assert 'Object.assign({"backgroundColor": "#0f1419"}, window.interplmSoftwareGL ? {antialias: false} : {})' in html
