@@ -47,17 +47,22 @@ def mirror(mirror_weights_dir):
         server.stop()
 
 
-@pytest.fixture
-def mirror_env(mirror, monkeypatch, tmp_path):
-    """Clients -> mirror, cache -> tmp dir, offline off, short timeouts and backoff."""
+def point_clients_at(mirror, monkeypatch, tmp_path) -> None:
+    """Clients -> `mirror`, caches -> tmp dir, no local weights, offline off, short timeouts."""
     for name, value in mirror.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("INTERPLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "5")
     monkeypatch.setenv("INTERPLM_HTTP_RETRIES", "2")
     monkeypatch.setenv("INTERPLM_HTTP_BACKOFF", "0.01")
-    monkeypatch.delenv("INTERPLM_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("INTERPLM_WEIGHTS_DIR", raising=False)
+    for name in ("INTERPLM_OFFLINE", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "INTERPLM_WEIGHTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def mirror_env(mirror, monkeypatch, tmp_path):
+    """Every client points at the mirror (see `point_clients_at`)."""
+    point_clients_at(mirror, monkeypatch, tmp_path)
     return mirror

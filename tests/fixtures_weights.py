@@ -59,14 +59,8 @@ def weights_mirror(synthetic_weights_dir):
 
 @pytest.fixture
 def online_env(weights_mirror, tmp_path, monkeypatch):
-    """No local weights; every download goes to the mirror; fresh caches."""
-    for name, value in weights_mirror.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("INTERPLM_WEIGHTS_DIR", raising=False)
-    for name in ("INTERPLM_OFFLINE", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("INTERPLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "5")
+    """No local weights; every download goes to the mirror of the synthetic weights; fresh caches."""
+    from tests.fixtures_mirror import point_clients_at
+
+    point_clients_at(weights_mirror, monkeypatch, tmp_path)
     return weights_mirror
