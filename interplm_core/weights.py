@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
 import os
 import pickle
 import tempfile
@@ -292,7 +291,3 @@ def fetch_weights(
         for normalized in (True, False):
             files.append(sae_file(spec, layer, normalized, settings))
     return files
-
-
-def describe_files(files: list[WeightsFile]) -> str:
-    return json.dumps([{"path": str(f.path), "source": f.source} for f in files], indent=2)
