@@ -36,6 +36,7 @@ def atlas_env(synthetic_weights_dir, tmp_path_factory):
 
 
 def _options(concepts=None, **changes) -> BuildOptions:
+    changes.setdefault("map_method", "pca")  # UMAP is tested once, below; it costs a minute
     return BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
 
 
@@ -153,7 +154,7 @@ def test_resume_refuses_other_settings(atlas_env, local_atlas):
     copy = base / "copy"
     shutil.copytree(local_atlas, copy)
     with pytest.raises(InputError, match="top_k"):
-        build_atlas(corpus, copy, BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=7, window=4, progress=False), settings)
+        build_atlas(corpus, copy, BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=7, window=4, progress=False, map_method="pca"), settings)
 
 
 def test_best_concepts_stored(local_atlas):
@@ -242,10 +243,31 @@ def test_ray_engine_gives_identical_atlas(atlas_env, local_atlas):
     build = [
         sys.executable, "-m", "interplm_core", "atlas", "build", "--engine", "ray", "--workers", "2",
         "--fasta", str(corpus), "--layer", str(LAYER), "--out", str(out), "--shard-size", str(SHARD_SIZE),
-        "--top-k", "5", "--window", "4", "--annotations", str(concepts), "--quiet",
+        "--top-k", "5", "--window", "4", "--annotations", str(concepts), "--map", "pca", "--quiet",
     ]
     script = "ip link set lo up && exec " + " ".join(f"'{a}'" for a in build)
     done = subprocess.run(["unshare", "-n", "sh", "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "4 of 4 shards" in done.stdout
     assert_same_atlas(local_atlas, out)
+
+
+def test_default_map_is_umap_of_the_unit_decoder_vectors(atlas_env, local_atlas):
+    """The default build draws the UMAP map (seeded, so a rebuild gives the same picture)."""
+    from interplm_core.atlas.feature_map import feature_map
+
+    settings, corpus, _, base = atlas_env
+    out = base / "umap"
+    options = BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=5, window=4, progress=False)
+    assert options.map_method == "umap"
+    build_atlas(corpus, out, options, settings)
+    atlas = FeatureAtlas(out)
+    assert atlas.manifest["map_method"] == "umap"
+    points = atlas.feature_map(LAYER)
+    unit = np.load(out / f"layer_{LAYER}" / "decoder_unit.npy")
+    alive = np.flatnonzero(np.abs(unit).sum(axis=1) > 0)
+    assert list(points["feature"]) == list(alive)  # every live feature is on the map, dead ones are not
+    expected = feature_map(unit, "umap")[alive]
+    np.testing.assert_allclose(points[["map_x", "map_y"]].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+    pca = FeatureAtlas(local_atlas).feature_map(LAYER)
+    assert not np.allclose(pca[["map_x", "map_y"]].to_numpy(), points[["map_x", "map_y"]].to_numpy())

@@ -36,7 +36,7 @@ def small_atlas(synthetic_weights_dir, tmp_path_factory):
     settings = get_settings().with_(weights_dir=synthetic_weights_dir, cache_dir=base / "cache",
                                     esm_url="http://127.0.0.1:9/unreachable", hf_endpoint="http://127.0.0.1:9")
     build_atlas(write_corpus(base / "c.fasta", count=4), base / "atlas",
-                BuildOptions(layers=[LAYER], shard_size=4, top_k=3, progress=False), settings)
+                BuildOptions(layers=[LAYER], shard_size=4, top_k=3, progress=False, map_method="pca"), settings)
     return base / "atlas"
 
 

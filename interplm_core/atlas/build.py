@@ -45,7 +45,7 @@ class BuildOptions:
     top_k: int = 10
     window: int = 15
     residue_index_min: float | None = 0.0
-    map_method: str = "pca"
+    map_method: str = "umap"
     annotations: Path | None = None
     ray: RayOptions = field(default_factory=RayOptions)
     overwrite: bool = False

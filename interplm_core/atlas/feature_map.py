@@ -7,11 +7,12 @@ decoder column) have no direction: their unit vector is zero and they sit at NaN
 the map (left out of the plot).
 
 Map methods:
-- `umap`: UMAP (cosine metric, fixed seed), as in InterPLM's own feature maps. Needs
-  umap-learn; costs about two minutes for 10,240 features on two CPU cores.
+- `umap` (default): UMAP (cosine metric, fixed seed), as in InterPLM's own feature maps;
+  about 75 s for 10,240 features on two CPU cores (most of it numba compiling), small
+  beside the build itself.
 - `pca`: the first two principal components of the unit decoder vectors. A linear
   projection: it shows the main axes of variation, not local clusters, but takes
-  milliseconds and needs nothing extra. Tests and quick builds use it.
+  milliseconds. Tests and quick builds use it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def feature_map(unit: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndar
         import umap
     except ImportError:
         raise InputError("The UMAP feature map needs umap-learn (pip install umap-learn); or use --map pca.") from None
-    reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=15, min_dist=0.1)
+    reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=15, min_dist=0.1,
+                        n_jobs=1)  # a seed makes UMAP single-threaded anyway; say so, no warning
     coords[alive] = reducer.fit_transform(points.astype(np.float32))
     return coords
