@@ -8,6 +8,8 @@ one. `after_shard` lets tests interrupt a build after N shards as a kill would.
 
 from __future__ import annotations
 
+import sys
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +226,9 @@ def _finalize(layout, manifest, options, worker, shards, protein_count, residue_
         np.save(layout.maxima_path(layer), stats.max_raw.astype(np.float32))
         unit = unit_decoder(worker.decoder_weight(layer))
         np.save(layout.decoder_path(layer), unit)
+        if options.progress and options.map_method == "umap":
+            print(f"Layer {layer}: drawing the feature map (UMAP of 10,240 decoder vectors, about a minute; "
+                  "--map pca is instant)…", file=sys.stderr, flush=True)
         layers[layer] = (stats, feature_map(unit, options.map_method), shard_dirs)
     temporary = layout.database_path.with_suffix(".duckdb.tmp")
     con = create_database(temporary, manifest, layout.corpus_path, layers, options.top_k, protein_count, residue_count)
