@@ -152,3 +152,22 @@ def test_uploaded_structure_is_analysed_on_its_own_chain(app_env, fixtures_dir):
     at.run()
     assert not at.exception
     assert at.markdown[-1].value == "1UBQ_A chain A of 1UBQ.pdb (76 aa)|upload: 1UBQ.pdb|1.00"
+
+
+def test_repeated_chain_placement_is_chosen_by_the_user(app_env):
+    """1UBQ fits each of the nine ubiquitin repeats of P0CG48: the user picks which one is shown."""
+    at = new_app(acc="P0CG48", pdb="1UBQ")
+    at.run()
+    assert not at.exception
+    chooser = at.selectbox(key="protein3d_placement")
+    assert len(chooser.options) == 9
+    assert chooser.options[0].startswith("repeat 1 of 9 at 1-76")
+    mapping = at.session_state["protein"].structure.mapping
+    assert mapping.positions[0].residue.number == 1 and mapping.positions[76].residue is None
+    chooser.set_value(3).run()
+    assert not at.exception
+    mapping = at.session_state["protein"].structure.mapping
+    assert mapping.chosen == 2
+    assert mapping.positions[152].residue.number == 1  # position 153 = first residue of repeat 3
+    assert mapping.positions[0].residue is None
+    assert at.selectbox(key="protein3d_placement").value == 3

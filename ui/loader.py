@@ -196,11 +196,6 @@ def _load_with_status(request: ProteinRequest, layer: int, normalized: bool, sta
                 f"The structure covers {mapping.coverage:.0%} of the sequence (chain {mapping.chain_id}, "
                 f"{mapping.identity:.0%} identity); uncovered residues have no 3D position."
             )
-        if mapping.ambiguous:
-            s_notes.append(
-                f"Chain {mapping.chain_id} fits {len(mapping.placements)} places (repeats); "
-                f"using {mapping.describe_placements()[mapping.chosen]}."
-            )
         plddt = resources.plddt_per_position(mapping) if structure_file.is_alphafold else None
         view = StructureView(structure_file, mapping, plddt, s_notes)
     elapsed = time.perf_counter() - started

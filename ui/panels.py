@@ -3,6 +3,8 @@ the feature chooser. Each reads and writes the shared selection in session state
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
@@ -113,14 +115,39 @@ def structure_controls(prefix: str, has_plddt: bool) -> tuple[str, str, float]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _viewer_html(text: str, fmt: str, sequence: str, chain: str, track_data: tuple, mode: str,
+def _viewer_html(text: str, fmt: str, sequence: str, chain: str, placement: int, track_data: tuple, mode: str,
                  plddt: tuple | None, style: str, threshold: float, scale: float, js_url: str, dark: bool) -> str:
-    mapping = resources.residue_mapping(sequence, text, fmt, chain)
+    mapping = resources.residue_mapping(sequence, text, fmt, chain, placement)
     tracks = [structure_view.FeatureTrack(f, np.asarray(v), c) for f, v, c in track_data]
     return structure_view.viewer_html(
         text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt else None, style=style,
         threshold=threshold, scale=scale, js_url=js_url, background="#0f1419" if dark else "white",
     )
+
+
+def placement_chooser(protein: LoadedProtein, prefix: str):
+    """Where a repeated chain sits on the sequence (1UBQ on the 9-repeat P0CG48): the user picks.
+
+    The choice replaces the session's structure view, so the 3D view, the B-factor export
+    and the PyMOL/ChimeraX scripts all follow it.
+    """
+    view = protein.structure
+    mapping = view.mapping
+    if not mapping.ambiguous:
+        return view
+    labels = mapping.describe_placements()
+    chosen = st.selectbox(
+        f"Chain {mapping.chain_id} fits {len(labels)} places on the sequence (repeats): show it at",
+        range(1, len(labels) + 1), index=mapping.chosen, format_func=lambda i: labels[i - 1],
+        key=f"{prefix}_placement",
+    )
+    if chosen != mapping.chosen + 1:
+        remapped = resources.residue_mapping(protein.record.sequence, view.file.text, view.file.fmt,
+                                             mapping.chain_id, chosen)
+        plddt = resources.plddt_per_position(remapped) if view.file.is_alphafold else None
+        st.session_state["protein"] = replace(protein, structure=replace(view, mapping=remapped, plddt=plddt))
+        st.rerun()  # so that everything drawn from the protein (exports too) uses the new placement
+    return view
 
 
 def render_structure(protein: LoadedProtein, tracks: list[structure_view.FeatureTrack], prefix: str,
@@ -130,12 +157,14 @@ def render_structure(protein: LoadedProtein, tracks: list[structure_view.Feature
     if view is None:
         st.info("No structure for this protein: upload a PDB/mmCIF file or give a PDB ID to see features in 3D.")
         return
+    view = placement_chooser(protein, prefix)
     mode, style, threshold = structure_controls(prefix, view.plddt is not None)
     scale = scale if scale is not None else (1.0 if protein.normalized else
                                             max(float(np.max([t.values.max() for t in tracks], initial=0)), 1e-6))
     track_data = tuple((t.feature, tuple(float(v) for v in t.values), t.colour) for t in tracks)
-    html = _viewer_html(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id, track_data,
-                        mode, tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
+    html = _viewer_html(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
+                        view.mapping.chosen + 1, track_data, mode,
+                        tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
                         threshold * scale, scale, resources.three_dmol_url(), is_dark())
     if legend is None:
         legend = " ".join(f"<span style='color:{t.colour}'>■</span> f{t.feature}" for t in tracks) or "no feature selected"

@@ -91,10 +91,11 @@ def parsed_structure(text: str, fmt: str):
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def residue_mapping(sequence: str, text: str, fmt: str, chain: str | None):
+def residue_mapping(sequence: str, text: str, fmt: str, chain: str | None, placement: int | None = None):
+    """Sequence -> chain mapping; `placement` (1-based) picks a copy when the chain fits several (repeats)."""
     from interplm_core.mapping import map_to_structure
 
-    return map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None)
+    return map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None, placement=placement)
 
 
 def plddt_per_position(mapping) -> np.ndarray:
