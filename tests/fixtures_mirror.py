@@ -3,7 +3,7 @@
 `mirror` (session): a running `interplm_core.mirror.Mirror` (`.url`, `.server`,
 `.requests`, `.sim_url(...)`), serving `shared/fixtures` and a small weights directory
 of placeholder files in the real layout (tests that need loadable weights start their
-own mirror with `start_mirror(weights_dir=...)`).
+own mirror with `Mirror(weights_dir=...)`, as `weights_mirror` does).
 `mirror_env` (function): points every client at the mirror and the cache at a fresh
 temporary directory, with short timeouts and fast retries so failure tests stay quick.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from interplm_core.mirror import start_mirror
+from interplm_core.mirror import Mirror
 
 ESM_NAME = "esm2_t6_8M_UR50D"
 SAE_REPO_DIR = "InterPLM-esm2-8m"
@@ -40,11 +40,8 @@ def mirror_weights_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mirror(mirror_weights_dir):
-    server = start_mirror(weights_dir=mirror_weights_dir)
-    try:
+    with Mirror(weights_dir=mirror_weights_dir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def point_clients_at(mirror, monkeypatch, tmp_path) -> None:

@@ -48,13 +48,10 @@ def shared_pipeline_factory(synthetic_weights_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def weights_mirror(synthetic_weights_dir):
     """A loopback mirror serving the synthetic weights as fair-esm's server and the HF hub."""
-    from interplm_core.mirror import start_mirror
+    from interplm_core.mirror import Mirror
 
-    server = start_mirror(weights_dir=synthetic_weights_dir)
-    try:
+    with Mirror(weights_dir=synthetic_weights_dir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
