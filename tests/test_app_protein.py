@@ -171,3 +171,15 @@ def test_repeated_chain_placement_is_chosen_by_the_user(app_env):
     assert mapping.positions[152].residue.number == 1  # position 153 = first residue of repeat 3
     assert mapping.positions[0].residue is None
     assert at.selectbox(key="protein3d_placement").value == 3
+
+
+def test_view_options_survive_a_visit_to_another_page(app_env):
+    """Widgets the Compare page does not draw keep their values for the return to Protein."""
+    at = new_app(acc="P61626")
+    at.run()
+    at.slider(key="top_n").set_value(12).run()
+    at.radio(key="sort").set_value("mean").run()
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    at.switch_page("app_pages/protein.py").run()
+    assert at.slider(key="top_n").value == 12 and at.radio(key="sort").value == "mean"

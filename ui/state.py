@@ -32,9 +32,18 @@ DEFAULTS = {
 
 
 def init_state() -> None:
-    """Fill session state from the defaults and, on the first run of a session, the URL."""
+    """Fill session state from the defaults and, on the first run of a session, the URL.
+
+    Re-assigning every kept key at the start of each run is Streamlit's documented way to
+    keep a widget's value when a run does not draw that widget (another page, an early
+    stop, a run cut short by a click): otherwise Streamlit drops the key, and the view
+    would fall back to its default.
+    """
     for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, list(value) if isinstance(value, list) else value)
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+        else:
+            st.session_state[key] = list(value) if isinstance(value, list) else value
     if st.session_state.get("_url_read"):
         return
     st.session_state["_url_read"] = True
