@@ -24,7 +24,10 @@ from .registry import ModelSpec
 
 DEFAULT_OVERLAP = 256
 #: Tokens (padded length x batch size) per forward pass when batching many proteins.
-DEFAULT_TOKENS_PER_BATCH = 4096
+#: On a CPU a protein alone already keeps the matrix units busy, and padding plus masked
+#: attention make big batches slower (measured: 32 proteins of 50-500 residues take 27%
+#: longer at 4,096 tokens than at 1,024); a GPU wants large batches.
+TOKENS_PER_BATCH = {"cpu": 1024, "cuda": 16384}
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,13 @@ class EsmEmbedder:
         self,
         sequences: list[str],
         layer: int,
-        tokens_per_batch: int = DEFAULT_TOKENS_PER_BATCH,
+        tokens_per_batch: int | None = None,
         window: int | None = None,
         overlap: int = DEFAULT_OVERLAP,
     ) -> list[np.ndarray]:
         """Embeddings [len(seq), D] (float32) for each sequence, in input order."""
         window = window or self.spec.max_residues
+        tokens_per_batch = tokens_per_batch or TOKENS_PER_BATCH.get(self.device.type, 4096)
         # Every protein becomes one or more windows; all windows are batched together.
         pieces: list[str] = []
         layout: list[tuple[list[Window], list[int]]] = []
