@@ -16,7 +16,7 @@ import os
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -52,13 +52,9 @@ _OFFLINE_HINT = (
 
 
 @dataclass(frozen=True)
-class HttpResponse:
-    """A fully read response; `from_cache` says whether the network was used."""
+class HttpResponse(CachedResponse):
+    """A fully read response (what the cache keeps) and whether it came from the cache."""
 
-    url: str
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
     from_cache: bool = False
 
     def json(self):
@@ -141,7 +137,7 @@ def get(
         )
     response = _download(url, settings, what, follow_redirects, accept)
     if cache is not None and response.status in CACHEABLE_STATUSES:
-        cache.put(key, CachedResponse(response.url, response.status, response.body, response.headers))
+        cache.put(key, response)
     return response
 
 
