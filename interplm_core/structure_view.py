@@ -249,6 +249,11 @@ def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _residue_ranges(numbers: list[int], separator: str) -> str:
+    """'1-5+9' (PyMOL) or '1-5,9' (ChimeraX): residue numbers as compact ranges."""
+    return separator.join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+
+
 def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
                  threshold: float | None = None) -> str:
     """A .pml that loads `structure_file` and colours it exactly as the app's viewer does."""
@@ -262,12 +267,12 @@ def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], s
         f"color 0x{NEUTRAL.lstrip('#')}, protein",
     ]
     for colour, chain, numbers in _selection_groups(colours):
-        resi = "+".join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+        resi = _residue_ranges(numbers, "+")
         lines.append(f"color 0x{colour.lstrip('#')}, protein and chain {chain} and resi {resi}")
     if threshold is not None:
         above = _above(mapping, tracks, threshold)
         for _, chain, numbers in _selection_groups(above):
-            resi = "+".join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+            resi = _residue_ranges(numbers, "+")
             lines.append(f"show sticks, protein and chain {chain} and resi {resi} and not name N+C+O")
     lines += ["orient protein", ""]
     return "\n".join(lines)
@@ -286,11 +291,11 @@ def chimerax_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack]
         f"color #1 {NEUTRAL}",
     ]
     for colour, chain, numbers in _selection_groups(colours):
-        resi = ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+        resi = _residue_ranges(numbers, ",")
         lines.append(f"color #1/{chain}:{resi} {colour}")
     if threshold is not None:
         for _, chain, numbers in _selection_groups(_above(mapping, tracks, threshold)):
-            resi = ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+            resi = _residue_ranges(numbers, ",")
             lines.append(f"show #1/{chain}:{resi} & sidechain atoms")
     lines += ["view", ""]
     return "\n".join(lines)
