@@ -87,6 +87,7 @@ class EsmEmbedder:
         self._converter = alphabet.get_batch_converter()
         self._lock = threading.Lock()
         self._qkv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.files: dict = {}  # the checkpoint files it was loaded from ("model", "regression")
 
     @torch.inference_mode()
     def forward_to_layer(self, tokens: torch.Tensor, layer: int) -> torch.Tensor:
@@ -226,5 +227,5 @@ def load_embedder(spec: ModelSpec, settings=None, progress: bool = True) -> EsmE
 
     device = resolve_device((settings or get_settings()).device)
     embedder = EsmEmbedder(model, alphabet, spec, synthetic=synthetic, device=device)
-    embedder.files = files
+    embedder.files = dict(files)
     return embedder

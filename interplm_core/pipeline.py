@@ -177,10 +177,10 @@ class FeaturePipeline:
         paths = self.weight_paths(layer, normalized)
         fingerprints = tuple(file_fingerprint(p) for p in paths)
         synthetic = any(is_synthetic_file(p) for p in paths)
+        keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in records]
         results: list[FeatureResult | None] = [None] * len(records)
         missing: list[int] = []
-        for index, record in enumerate(records):
-            key = result_key(record.sequence, self.spec.key, layer, normalized, fingerprints)
+        for index, (record, key) in enumerate(zip(records, keys)):
             cached = self.memory.get(key)
             if cached is not None:
                 self.stats.memory_hits += 1
@@ -207,9 +207,8 @@ class FeaturePipeline:
                 self.stats.model_calls += 1
                 for index, embedding in zip(part, embeddings):
                     arrays = self._encode(sae, embedding, normalized)
-                    key = result_key(records[index].sequence, self.spec.key, layer, normalized, fingerprints)
-                    self.memory.put(key, arrays)
-                    self.disk.put_later(key, arrays)
+                    self.memory.put(keys[index], arrays)
+                    self.disk.put_later(keys[index], arrays)
                     results[index] = self._result(records[index], layer, normalized, arrays, synthetic, from_cache=False)
                 if on_progress:
                     on_progress(total - len(missing) + start + len(part), total)
