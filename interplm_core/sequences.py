@@ -47,9 +47,9 @@ def clean_sequence(raw: str, record_id: str = "query", max_length: int = DEFAULT
         raise InputError(f"Record '{record_id}' has no residues: paste a protein sequence.")
     for index, char in enumerate(seq):
         if char not in ALLOWED:
-            what = "a stop codon '*' inside the sequence" if char == "*" else f"'{char}'"
+            what = "a stop codon '*' inside the sequence" if char == "*" else f"invalid character '{char}'"
             raise InputError(
-                f"Record '{record_id}': invalid character {what} at position {index + 1}. "
+                f"Record '{record_id}': {what} at position {index + 1}. "
                 f"Use one-letter amino-acid codes ({STANDARD_AMINO_ACIDS}, or X, B, Z, U, O)."
             )
     if len(seq) > max_length:
