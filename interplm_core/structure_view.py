@@ -1,9 +1,11 @@
-"""A structure coloured by SAE feature activations: py3Dmol HTML for the app, and PyMOL /
-ChimeraX scripts that reproduce the same colouring on the user's own machine.
+"""A structure coloured by SAE feature activations: a `ViewerScene` (plain data) for the app's
+live 3D viewer, py3Dmol for notebooks and the HTML download, and PyMOL / ChimeraX scripts
+that reproduce the same colouring on the user's own machine.
 
 Values arrive per *sequence position*; a `mapping.ResidueMapping` (sequence -> chain
-alignment from the data layer) turns them into (chain, residue number) keys, so an
-offset numbering (mature chains, PDB constructs) still lands on the right residues.
+alignment from the data layer) turns them into (chain, residue number, insertion code)
+keys, so an offset numbering (mature chains, PDB constructs) still lands on the right
+residues, and 52A keeps its own colour apart from 52.
 
 Colouring rule, shared by the viewer and the scripts: each residue takes the colour of
 the selected feature that is strongest there, blended from a neutral grey towards that
@@ -13,6 +15,7 @@ viewer needs a few dozen style calls, not one per residue).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Sequence
@@ -27,6 +30,7 @@ NEUTRAL = "#d0d0d0"
 LEVELS = 8
 STYLES = ("cartoon", "stick", "surface")
 COLOUR_MODES = ("features", "plddt")
+WATER = ("HOH", "WAT", "DOD")
 
 
 @dataclass(frozen=True)
@@ -84,15 +88,16 @@ def plddt_residue_colours(mapping, plddt: Sequence[float]) -> dict[tuple[str, in
     return out
 
 
-def _group_by_colour(colours: dict) -> dict[tuple[str, str], list[int]]:
-    groups: dict[tuple[str, str], list[int]] = {}
-    for (chain, number, _icode), colour in colours.items():
-        groups.setdefault((colour, chain), []).append(int(number))
+def _group_by_colour(colours: dict) -> dict[tuple[str, str], list[tuple[int, str]]]:
+    """{(colour, chain): [(residue number, insertion code), ...]}."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for (chain, number, icode), colour in colours.items():
+        groups.setdefault((colour, chain), []).append((int(number), icode or ""))
     return groups
 
 
 def _hover_table(mapping, tracks: Sequence[FeatureTrack], plddt) -> dict[str, str]:
-    """'chain:resi' -> text shown on hover (sequence position and every selected value)."""
+    """'chain:resi[icode]' -> text shown on hover (sequence position and every selected value)."""
     table = {}
     for mapped in mapping.positions:
         r = mapped.residue
@@ -105,8 +110,157 @@ def _hover_table(mapping, tracks: Sequence[FeatureTrack], plddt) -> dict[str, st
             value = plddt[mapped.position - 1]
             if value is not None and np.isfinite(value):
                 parts.append(f"pLDDT {value:.1f}")
-        table[f"{r.chain_id}:{r.number}"] = " | ".join(parts)
+        table[f"{r.chain_id}:{r.number}{r.insertion_code}"] = " | ".join(parts)
     return table
+
+
+@dataclass(frozen=True)
+class ViewerScene:
+    """One coloured structure as plain data: the model, 3Dmol viewer calls, hover labels.
+
+    Why data and not HTML: the app's live viewer (ui/viewer3d.js) replays `ops` on a viewer
+    that stays alive across reruns, so a new selection recolours the structure in place
+    (no new page, no new WebGL context, the camera kept); py3Dmol replays the very same
+    calls for notebooks and the standalone HTML export. One colouring, three outputs.
+    """
+
+    model: str
+    fmt: str  # "pdb" or "cif", as 3Dmol.js names them
+    ops: tuple  # ((GLViewer method, *arguments), ...), applied in order after a full reset
+    hover: dict  # "chain:resi[icode]" -> label shown when the pointer is on that residue
+    zoom: dict  # the selection the camera frames when a model is first shown
+    background: str = "white"
+
+    @property
+    def model_key(self) -> str:
+        """Changes only when the model does: the live viewer reloads (and re-frames) on change."""
+        return hashlib.sha1(self.model.encode("utf-8", "replace")).hexdigest()[:16]
+
+    def to_data(self) -> dict:
+        """The JSON sent to the live viewer."""
+        return {"model": self.model, "fmt": self.fmt, "model_key": self.model_key, "ops": [list(o) for o in self.ops],
+                "hover": self.hover, "zoom": self.zoom, "background": self.background}
+
+
+def _residue_selection(chain: str, residues: list[tuple[int, str]]) -> list[dict]:
+    """3Dmol selections for (number, insertion code) residues of one chain.
+
+    Plain numbers select by `resi`; a residue with an insertion code (52A) gets its own
+    selection on `resi` + `icode`, applied after the plain ones, so 52 and 52A each keep
+    their own colour (3Dmol's `resi` alone would match both).
+    """
+    plain = sorted({n for n, code in residues if not code})
+    out = [{"chain": chain, "resi": plain}] if plain else []
+    for code in sorted({code for _, code in residues if code}):
+        out.append({"chain": chain, "resi": sorted({n for n, c in residues if c == code}), "icode": code})
+    return out
+
+
+def _groups(colours: dict) -> list[tuple[str, dict]]:
+    """(colour, selection) per colour and chain, plain residues before insertion-code ones."""
+    plain, coded = [], []
+    for (colour, chain), residues in sorted(_group_by_colour(colours).items()):
+        for selection in _residue_selection(chain, residues):
+            (coded if "icode" in selection else plain).append((colour, selection))
+    return plain + coded
+
+
+def build_scene(
+    structure_text: str,
+    fmt: str,
+    mapping,
+    tracks: Sequence[FeatureTrack] = (),
+    *,
+    colour_mode: str = "features",
+    plddt: Sequence[float] | None = None,
+    style: str = "cartoon",
+    threshold: float | None = None,
+    scale: float = 1.0,
+    background: str = "white",
+) -> ViewerScene:
+    """The scene of `structure_text` coloured by `tracks` (or pLDDT), in the chosen style.
+
+    Residues where any selected feature exceeds `threshold` are added as sticks (side
+    chains), whatever the main style. Other chains are drawn pale; ligands as thin sticks;
+    water hidden. Hovering an atom labels its residue with each selected feature's value.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}")
+    if colour_mode not in COLOUR_MODES:
+        raise ValueError(f"colour_mode must be one of {COLOUR_MODES}")
+    chain = mapping.chain_id
+    if colour_mode == "plddt" and plddt is not None:
+        colours = plddt_residue_colours(mapping, plddt)
+    else:
+        colours = residue_colours(mapping, tracks, scale)
+    main = {"cartoon": {"cartoon": {"color": NEUTRAL}},
+            "stick": {"stick": {"color": NEUTRAL, "radius": 0.18}},
+            "surface": {"cartoon": {"color": NEUTRAL, "opacity": 0.5}}}[style]
+    kind = next(iter(main))
+    groups = _groups(colours)
+    ops: list[tuple] = [
+        ("setStyle", {}, {}),  # a full reset: the live viewer replays a scene on the same model
+        ("setStyle", {"hetflag": True, "not": {"resn": list(WATER)}}, {"stick": {"radius": 0.15}}),
+        ("setStyle", {"hetflag": False}, main),
+        ("setStyle", {"chain": chain, "invert": True, "hetflag": False},
+         {k: {**v, "color": "#eeeeee", "opacity": 0.6} for k, v in main.items()}),
+    ]
+    # 3Dmol's `resi` 52 also matches 52A: residues with an insertion code that have no colour
+    # of their own are set back to neutral after the plain groups.
+    quiet_coded = {(m.residue.chain_id, m.residue.number, m.residue.insertion_code): NEUTRAL
+                   for m in mapping.positions if m.residue is not None and m.residue.insertion_code}
+    quiet_coded = {key: c for key, c in quiet_coded.items() if key not in colours}
+    groups += [(colour, selection) for colour, selection in _groups(quiet_coded) if "icode" in selection]
+    ops += [("setStyle", selection, {kind: {**main[kind], "color": colour}}) for colour, selection in groups]
+    if style == "surface":
+        ops += [("addSurface", "VDW", {"opacity": 0.85, "color": colour}, selection) for colour, selection in groups
+                if colour != NEUTRAL]
+        quiet = sorted(_unmapped_or_quiet(mapping, colours))
+        ops.append(("addSurface", "VDW", {"opacity": 0.85, "color": NEUTRAL},
+                    {"chain": chain, "resi": quiet or [-99999]}))
+    if threshold is not None and tracks:
+        for _, selection in _groups(_above(mapping, tracks, threshold)):
+            ops.append(("addStyle", {**selection, "not": {"atom": ["N", "C", "O"]}},
+                        {"stick": {"colorscheme": "default", "radius": 0.22}}))
+    return ViewerScene(structure_text, "pdb" if fmt == "pdb" else "cif", tuple(ops),
+                       _hover_table(mapping, tracks, plddt), {"chain": chain}, background)
+
+
+#: Hover handlers shared by the py3Dmol page and the live viewer (`table` maps
+#: "chain:resi[icode]" to the label text).
+HOVER_KEY_JS = ("function (atom) { var code = (atom.icode || '').trim();"
+                " if (code === '?' || code === '.') { code = ''; } return atom.chain + ':' + atom.resi + code; }")
+
+
+def py3dmol_view(scene: ViewerScene, *, width: int | str = "100%", height: int = 480,
+                 js_url: str = CDN_3DMOL_URL):
+    """The scene as a `py3Dmol.view` (notebooks: display it; the HTML export: `viewer_html`)."""
+    import py3Dmol
+
+    view = py3Dmol.view(width=width, height=height, js=js_url)
+    # Every 3Dmol render is a full frame (slow without a GPU): py3Dmol opens with a zoom of
+    # the empty scene and a white background set later costs another; drop both.
+    # Without a GPU (software WebGL) multisample antialiasing triples the cost of a frame:
+    # the page then turns it off, see SOFTWARE_GL_PROBE.
+    config = f"Object.assign({json.dumps({'backgroundColor': scene.background})}, " \
+             "window.interplmSoftwareGL ? {antialias: false} : {})"
+    view.startjs = view.startjs.replace("viewer_UNIQUEID.zoomTo();\n", "", 1).replace(
+        '{backgroundColor:"white"}', config, 1
+    )
+    view.addModel(scene.model, scene.fmt)
+    for method, *args in scene.ops:
+        getattr(view, method)(*args)
+    view.setHoverable(
+        {}, True,
+        "function(atom, viewer, event, container) {"
+        f" var table = {json.dumps(scene.hover)}; var key = ({HOVER_KEY_JS})(atom);"
+        " if (!atom.label) { var text = table[key] || (atom.resn + ' ' + atom.chain + atom.resi);"
+        " atom.label = viewer.addLabel(text, {position: atom, backgroundColor: 'black',"
+        " backgroundOpacity: 0.8, fontColor: 'white', fontSize: 13}); } }",
+        "function(atom, viewer) { if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; } }",
+    )
+    view.zoomTo(scene.zoom)
+    return view
 
 
 def viewer_html(
@@ -125,67 +279,10 @@ def viewer_html(
     js_url: str = CDN_3DMOL_URL,
     background: str = "white",
 ) -> str:
-    """A self-contained HTML page with one 3Dmol viewer, ready for `st.iframe`.
-
-    Residues where any selected feature exceeds `threshold` are added as sticks (side
-    chains), whatever the main style. Hovering an atom labels its residue with the
-    activation of each selected feature (and pLDDT when known).
-    """
-    import py3Dmol
-
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES}")
-    if colour_mode not in COLOUR_MODES:
-        raise ValueError(f"colour_mode must be one of {COLOUR_MODES}")
-    view = py3Dmol.view(width=width, height=height, js=js_url)
-    # Every 3Dmol render is a full frame (slow without a GPU): py3Dmol opens with a zoom of
-    # the empty scene and a white background set later costs another; drop both.
-    # Without a GPU (software WebGL) multisample antialiasing triples the cost of a frame:
-    # the page then turns it off, see SOFTWARE_GL_PROBE.
-    config = f"Object.assign({json.dumps({'backgroundColor': background})}, " \
-             "window.interplmSoftwareGL ? {antialias: false} : {})"
-    view.startjs = view.startjs.replace("viewer_UNIQUEID.zoomTo();\n", "", 1).replace(
-        '{backgroundColor:"white"}', config, 1
-    )
-    view.addModel(structure_text, "pdb" if fmt == "pdb" else "cif")
-    chain = mapping.chain_id
-    if colour_mode == "plddt" and plddt is not None:
-        colours = plddt_residue_colours(mapping, plddt)
-    else:
-        colours = residue_colours(mapping, tracks, scale)
-
-    main = {"cartoon": {"cartoon": {"color": NEUTRAL}},
-            "stick": {"stick": {"color": NEUTRAL, "radius": 0.18}},
-            "surface": {"cartoon": {"color": NEUTRAL, "opacity": 0.5}}}[style]
-    view.setStyle({"hetflag": False}, main)
-    view.setStyle({"chain": chain, "invert": True, "hetflag": False},
-                  {k: {**v, "color": "#eeeeee", "opacity": 0.6} for k, v in main.items()})
-    kind = next(iter(main))
-    for (colour, chain_id), numbers in _group_by_colour(colours).items():
-        view.setStyle({"chain": chain_id, "resi": numbers}, {kind: {**main[kind], "color": colour}})
-    if style == "surface":
-        for (colour, chain_id), numbers in _group_by_colour(colours).items():
-            view.addSurface("VDW", {"opacity": 0.85, "color": colour}, {"chain": chain_id, "resi": numbers})
-        view.addSurface("VDW", {"opacity": 0.85, "color": NEUTRAL},
-                        {"chain": chain, "resi": sorted(_unmapped_or_quiet(mapping, colours)) or [-99999]})
-    if threshold is not None and tracks:
-        for (_, chain_id), numbers in _group_by_colour(_above(mapping, tracks, threshold)).items():
-            view.addStyle({"chain": chain_id, "resi": numbers, "not": {"atom": ["N", "C", "O"]}},
-                          {"stick": {"colorscheme": "default", "radius": 0.22}})
-    hover = json.dumps(_hover_table(mapping, tracks, plddt))
-    view.setHoverable(
-        {}, True,
-        "function(atom, viewer, event, container) {"
-        f" var table = {hover};"
-        " if (!atom.label) { var text = table[atom.chain + ':' + atom.resi] ||"
-        " (atom.resn + ' ' + atom.chain + atom.resi);"
-        " atom.label = viewer.addLabel(text, {position: atom, backgroundColor: 'black',"
-        " backgroundOpacity: 0.8, fontColor: 'white', fontSize: 13}); } }",
-        "function(atom, viewer) { if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; } }",
-    )
-    view.zoomTo({"chain": chain})
-    html = view._make_html()
-    return _page(html, height)
+    """A self-contained HTML page with one 3Dmol viewer (the '3D view (HTML)' download)."""
+    scene = build_scene(structure_text, fmt, mapping, tracks, colour_mode=colour_mode, plddt=plddt, style=style,
+                        threshold=threshold, scale=scale, background=background)
+    return _page(py3dmol_view(scene, width=width, height=height, js_url=js_url)._make_html(), height)
 
 
 def _unmapped_or_quiet(mapping, colours) -> set[int]:
@@ -235,8 +332,8 @@ def _page(body: str, height: int) -> str:
 
 # ------------------------------------------------------------------ scripts for desktop viewers
 
-def _selection_groups(colours: dict) -> list[tuple[str, str, list[int]]]:
-    return [(colour, chain, sorted(numbers)) for (colour, chain), numbers in sorted(_group_by_colour(colours).items())]
+def _selection_groups(colours: dict) -> list[tuple[str, str, list[tuple[int, str]]]]:
+    return [(colour, chain, sorted(residues)) for (colour, chain), residues in sorted(_group_by_colour(colours).items())]
 
 
 def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
@@ -249,9 +346,12 @@ def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _residue_ranges(numbers: list[int], separator: str) -> str:
-    """'1-5+9' (PyMOL) or '1-5,9' (ChimeraX): residue numbers as compact ranges."""
-    return separator.join(f"{a}-{b}" if a != b else f"{a}" for a, b in _ranges(numbers))
+def _residue_ranges(residues: list[tuple[int, str]], separator: str) -> str:
+    """'1-5+9+52A' (PyMOL) or '1-5,9,52A' (ChimeraX): plain numbers as compact ranges, then
+    residues with an insertion code one by one (both programs read '52A' as that residue)."""
+    plain = _ranges([n for n, code in residues if not code])
+    coded = [f"{n}{code}" for n, code in sorted(residues) if code]
+    return separator.join([f"{a}-{b}" if a != b else f"{a}" for a, b in plain] + coded)
 
 
 def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
@@ -266,13 +366,13 @@ def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], s
         "show cartoon, protein",
         f"color 0x{NEUTRAL.lstrip('#')}, protein",
     ]
-    for colour, chain, numbers in _selection_groups(colours):
-        resi = _residue_ranges(numbers, "+")
+    for colour, chain, residues in _selection_groups(colours):
+        resi = _residue_ranges(residues, "+")
         lines.append(f"color 0x{colour.lstrip('#')}, protein and chain {chain} and resi {resi}")
     if threshold is not None:
         above = _above(mapping, tracks, threshold)
-        for _, chain, numbers in _selection_groups(above):
-            resi = _residue_ranges(numbers, "+")
+        for _, chain, residues in _selection_groups(above):
+            resi = _residue_ranges(residues, "+")
             lines.append(f"show sticks, protein and chain {chain} and resi {resi} and not name N+C+O")
     lines += ["orient protein", ""]
     return "\n".join(lines)
@@ -290,12 +390,12 @@ def chimerax_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack]
         "hide atoms",
         f"color #1 {NEUTRAL}",
     ]
-    for colour, chain, numbers in _selection_groups(colours):
-        resi = _residue_ranges(numbers, ",")
+    for colour, chain, residues in _selection_groups(colours):
+        resi = _residue_ranges(residues, ",")
         lines.append(f"color #1/{chain}:{resi} {colour}")
     if threshold is not None:
-        for _, chain, numbers in _selection_groups(_above(mapping, tracks, threshold)):
-            resi = _residue_ranges(numbers, ",")
+        for _, chain, residues in _selection_groups(_above(mapping, tracks, threshold)):
+            resi = _residue_ranges(residues, ",")
             lines.append(f"show #1/{chain}:{resi} & sidechain atoms")
     lines += ["view", ""]
     return "\n".join(lines)

@@ -111,3 +111,64 @@ def test_viewer_html_renders_twice_and_adapts_to_software_webgl(fixtures_dir):
     assert script.count(".render()") == 1
     assert SOFTWARE_GL_PROBE in html
     assert 'Object.assign({"backgroundColor": "#0f1419"}, window.interplmSoftwareGL ? {antialias: false} : {})' in html
+
+
+def _ubq_with_insertion_code(fixtures_dir) -> str:
+    """1UBQ with residue 20 renumbered as 19A (PDB columns 23-26 number, 27 insertion code)."""
+    rows = []
+    for row in (fixtures_dir / "pdb" / "1UBQ.pdb").read_text().splitlines():
+        if row.startswith(("ATOM", "HETATM", "ANISOU", "TER")) and len(row) > 26 and row[22:26].strip() == "20":
+            row = row[:22] + "  19" + "A" + row[27:]
+        rows.append(row)
+    return "\n".join(rows) + "\n"
+
+
+def test_scene_colours_a_residue_with_an_insertion_code_on_its_own(fixtures_dir):
+    text = _ubq_with_insertion_code(fixtures_dir)
+    structure = parse_structure(text, "pdb")
+    sequence = structure.chain_sequence("A")
+    mapping = map_to_structure(sequence, structure, "A")
+    assert (mapping.positions[19].residue.number, mapping.positions[19].residue.insertion_code) == (19, "A")
+    values = np.zeros(len(sequence))
+    values[19] = 1.0  # 19A fires, 19 does not
+    values[4] = 1.0  # residue 5
+    tracks = [sv.FeatureTrack(3, values, "#d62728")]
+    scene = sv.build_scene(text, "pdb", mapping, tracks, threshold=0.5)
+    styles = [(args[0], next(iter(args[1].values()))["color"]) for method, *args in scene.ops
+              if method == "setStyle" and "resi" in args[0]]
+    assert ({"chain": "A", "resi": [5]}, "#d62728") in styles
+    assert ({"chain": "A", "resi": [19], "icode": "A"}, "#d62728") in styles
+    # plain 19 is never coloured, and nothing plain-numbered 19 comes after the 19A call
+    assert all(sel != {"chain": "A", "resi": [19]} for sel, _ in styles)
+    sticks = [args[0] for method, *args in scene.ops if method == "addStyle"]
+    assert {"chain": "A", "resi": [19], "icode": "A", "not": {"atom": ["N", "C", "O"]}} in sticks
+    assert "A:19A" in scene.hover and scene.hover["A:19A"].startswith("SER A19A (seq. pos. 20)")
+    assert "resi 5+19A" in sv.pymol_script("u.pdb", mapping, tracks)
+    assert "color #1/A:5,19A #d62728" in sv.chimerax_script("u.pdb", mapping, tracks)
+
+
+def test_quiet_insertion_code_residue_is_reset_after_its_plain_number(fixtures_dir):
+    """3Dmol's `resi: [19]` also matches 19A: when only 19 fires, 19A is set back to neutral."""
+    text = _ubq_with_insertion_code(fixtures_dir)
+    structure = parse_structure(text, "pdb")
+    mapping = map_to_structure(structure.chain_sequence("A"), structure, "A")
+    values = np.zeros(76)
+    values[18] = 1.0  # residue 19 (plain)
+    ops = sv.build_scene(text, "pdb", mapping, [sv.FeatureTrack(3, values, "#d62728")]).ops
+    calls = [(args[0], next(iter(args[1].values()))["color"]) for method, *args in ops
+             if method == "setStyle" and "resi" in args[0]]
+    assert calls.index(({"chain": "A", "resi": [19]}, "#d62728")) < calls.index(
+        ({"chain": "A", "resi": [19], "icode": "A"}, sv.NEUTRAL))
+
+
+def test_scene_resets_styles_hides_water_and_shows_ligands(lysozyme):
+    sequence, rex, mapping = lysozyme
+    scene = sv.build_scene(rex, "pdb", mapping, _tracks(len(sequence)), style="surface", background="#0f1419")
+    assert scene.ops[0] == ("setStyle", {}, {})  # replayed on a live viewer: start from nothing
+    assert scene.ops[1] == ("setStyle", {"hetflag": True, "not": {"resn": ["HOH", "WAT", "DOD"]}},
+                            {"stick": {"radius": 0.15}})
+    surfaces = [op for op in scene.ops if op[0] == "addSurface"]
+    assert surfaces and all(op[1] == "VDW" for op in surfaces)
+    data = scene.to_data()
+    assert data["background"] == "#0f1419" and data["model"] == rex and len(data["model_key"]) == 16
+    assert sv.build_scene(rex, "pdb", mapping, []).model_key == scene.model_key  # same model, same key
