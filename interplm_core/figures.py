@@ -1,10 +1,10 @@
 """Plotly figures of SAE features: the residue x feature heatmap with aligned tracks, one
 feature's profile along the chain, and the mutant-vs-wild-type difference map.
 
-Why a heatmap *and* a scatter: Plotly does not report clicks on `Heatmap` traces to
-Streamlit, but does on scatter-type traces. So the colours are a `Heatmap` (which keeps
-cells square-edged at any zoom) and an invisible `Scattergl` sits on top of it, one
-point per cell, carrying the hover text and receiving clicks and box selections.
+Clicks: plotly.js reports clicks on `Heatmap` cells, but Streamlit's chart drops them
+(its selections cover scatter-type traces only). Rather than an invisible scatter layer
+over every cell (which doubled the drawing time in a browser without a GPU), the app
+listens to plotly.js itself (ui/chart_clicks.py); the figures here carry no extra trace.
 
 The x axis is categorical ("M1", "K2", ...): Plotly thins category labels to what fits
 and shows every residue letter once zoomed in, which keeps a 1,000-residue protein
@@ -47,13 +47,6 @@ def feature_from_label(label) -> int | None:
 def residue_labels(sequence: str) -> list[str]:
     """Category labels of the x axis: residue letter and 1-based position ('M1', 'K2', ...)."""
     return [f"{aa}{i}" for i, aa in enumerate(sequence, start=1)]
-
-
-def plddt_colour(value: float) -> str:
-    for bound, colour, _ in PLDDT_BANDS:
-        if value >= bound:
-            return colour
-    return PLDDT_BANDS[-1][1]
 
 
 # ------------------------------------------------------------------ ordering
@@ -120,7 +113,7 @@ def _track_rows(tracks: Mapping, plddt, residue_error) -> list[tuple[str, float]
     if tracks:
         rows.append(("annotations", max(0.6, 0.22 * len(tracks))))
     if plddt is not None:
-        rows.append(("plddt", 0.6))
+        rows.append(("plddt", 0.3))
     if residue_error is not None:
         rows.append(("error", 0.6))
     return rows
@@ -152,8 +145,10 @@ def heatmap_figure(
     """
     features = [int(f) for f in features]
     length = len(sequence)
-    x = residue_labels(sequence)
-    y = [feature_label(f) for f in features]
+    # NumPy string arrays, not lists: Plotly validates and copies them without a per-item
+    # Python loop (a 685-residue figure took ~220 ms to build from lists, ~80 ms this way).
+    x = np.array(residue_labels(sequence), dtype=str)
+    y = np.array([feature_label(f) for f in features], dtype=str)
     z = activations[:, features].T if features else np.zeros((0, length), dtype=np.float32)
     zmax = 1.0 if normalized else float(max(z.max(initial=0.0), 1e-6))
     extra = _track_rows(tracks or {}, plddt, residue_error)
@@ -161,32 +156,15 @@ def heatmap_figure(
     heights = [heat_height] + [h for _, h in extra]
     fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, vertical_spacing=0.025,
                         row_heights=heights)
-    annotations_at = _annotations_by_position(tracks or {}, length)
-
     fig.add_trace(go.Heatmap(
         x=x, y=y, z=z, zmin=0.0, zmax=zmax, colorscale=_activation_colorscale(dark),
-        hoverinfo="skip", xgap=0, ygap=1,
+        text=_cell_notes(z, _annotations_by_position(tracks or {}, length), features, feature_notes or {}),
+        hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{z:.3f}%{text}<extra></extra>",
+        xgap=0, ygap=1,
         colorbar=dict(title=dict(text="activation" + ("" if normalized else " (raw)"), side="right"),
                       len=min(1.0, heat_height / sum(heights) + 0.1), y=1.0, yanchor="top", thickness=12),
         name="activations",
     ), row=1, col=1)
-    if features:
-        grid_x = np.tile(np.array(x, dtype=object), len(features))
-        grid_y = np.repeat(np.array(y, dtype=object), length)
-        note = np.tile(np.array(annotations_at, dtype=object), len(features))
-        notes = feature_notes or {}
-        concept = np.repeat(
-            np.array([f"<br>atlas: {notes[f]}" if notes.get(f) else "" for f in features], dtype=object), length
-        )
-        fig.add_trace(go.Scattergl(
-            x=grid_x, y=grid_y, mode="markers",
-            marker=dict(size=8, color=_TRANSPARENT, opacity=0),
-            customdata=np.stack([z.ravel(), note, concept], axis=1),
-            hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{customdata[0]:.3f}%{customdata[1]}"
-                          "%{customdata[2]}<extra></extra>",
-            name="cells", showlegend=False,
-            selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
-        ), row=1, col=1)
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
         if feature in features:
             label = feature_label(feature)
@@ -202,12 +180,13 @@ def heatmap_figure(
             _add_annotation_track(fig, row, x, tracks or {}, length)
         elif kind == "plddt":
             values = np.asarray(plddt, dtype=float)
-            fig.add_trace(go.Bar(
-                x=x, y=values, marker=dict(color=[plddt_colour(v) if np.isfinite(v) else "#cccccc" for v in values],
-                                           line=dict(width=0)),
-                hovertemplate="<b>%{x}</b><br>pLDDT %{y:.1f}<extra></extra>", name="pLDDT", showlegend=False,
+            band, scale = _plddt_bands(values)
+            fig.add_trace(go.Heatmap(
+                x=x, y=["pLDDT"], z=band[None, :], customdata=values[None, :], zmin=0, zmax=len(scale) // 2,
+                colorscale=scale, showscale=False, xgap=0, name="pLDDT",
+                hovertemplate="<b>%{x}</b><br>pLDDT %{customdata:.1f}<extra></extra>",
             ), row=row, col=1)
-            fig.update_yaxes(title_text="pLDDT", range=[0, 100], tickvals=[50, 90], row=row, col=1)
+            fig.update_yaxes(type="category", tickfont=dict(size=10), row=row, col=1)
         elif kind == "error":
             fig.add_trace(go.Scatter(
                 x=x, y=np.asarray(residue_error, dtype=float), mode="lines", fill="tozeroy",
@@ -228,10 +207,45 @@ def heatmap_figure(
     fig.update_layout(
         title=dict(text=title, x=0.0, font=dict(size=15)) if title else None,
         height=max(360, total_px), margin=dict(l=10, r=30, t=40 if title else 10, b=40),
-        dragmode="zoom", hovermode="closest", clickmode="event+select", bargap=0,
+        dragmode="zoom", hovermode="closest", clickmode="event", bargap=0,
         paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT, uirevision=f"{sequence[:30]}{length}",
     )
     return fig
+
+
+def _cell_notes(z: np.ndarray, annotations_at: list[str], features: Sequence[int],
+                notes: Mapping[int, str]) -> np.ndarray:
+    """Hover suffix per cell [feature, residue]: the UniProt annotations at the residue and
+    the feature's atlas concept, on the cells where the feature fires.
+
+    Silent cells get none: the annotation track under the heatmap shows them, and repeating
+    every annotation in every cell made a densely annotated protein's figure megabytes
+    (polyubiquitin: 0.8 MB of hover text for 30 features).
+    """
+    concept = np.array([f"<br>atlas: {notes[f]}" if notes.get(f) else "" for f in features], dtype=object)
+    cells = np.array(annotations_at, dtype=object)[None, :] + concept[:, None]
+    return np.where(z > 0, cells, "").astype(str)
+
+
+#: Colour of a residue without pLDDT (no residue in the model there).
+_NO_PLDDT = "#cccccc"
+
+
+def _plddt_bands(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """pLDDT as AlphaFold band numbers (+ 0.5) and the stepped colour scale that draws them.
+
+    A coloured strip (as AlphaFold DB shows it), drawn as a one-row heatmap: one image, and
+    a band number per residue rather than one colour string each (Plotly checks every colour
+    string against its grammar). Band numbers, not raw values, so 50, 70 and 90 fall in the
+    same band as in `PLDDT_BANDS` (lower bounds included) whatever the scale interpolation.
+    """
+    colours = [c for _, c, _ in PLDDT_BANDS] + [_NO_PLDDT]
+    band = np.full(len(values), len(PLDDT_BANDS), dtype=float)  # "no value" unless a band matches
+    for k in range(len(PLDDT_BANDS) - 1, -1, -1):
+        band[np.isfinite(values) & (np.nan_to_num(values, nan=-1.0) >= PLDDT_BANDS[k][0])] = k
+    n = len(colours)
+    scale = [stop for k, c in enumerate(colours) for stop in ([k / n, c], [(k + 1) / n, c])]
+    return band + 0.5, scale
 
 
 def _annotations_by_position(tracks: Mapping, length: int) -> list[str]:
@@ -256,7 +270,7 @@ def _add_annotation_track(fig: go.Figure, row: int, x: list[str], tracks: Mappin
                     z[k, p - 1] = 1.0
                     text[k, p - 1] = label if not text[k, p - 1] else f"{text[k, p - 1]}<br>{label}"
     fig.add_trace(go.Heatmap(
-        x=x, y=kinds, z=z, text=text, zmin=0, zmax=1, showscale=False, hoverongaps=False,
+        x=x, y=kinds, z=z, text=text.astype(str), zmin=0, zmax=1, showscale=False, hoverongaps=False,
         colorscale=[[0, "#9467bd"], [1, "#9467bd"]], xgap=0, ygap=2, name="UniProt",
         hovertemplate="<b>%{x}</b><br>%{text}<extra></extra>",
     ), row=row, col=1)
@@ -317,14 +331,6 @@ def delta_figure(
         colorbar=dict(title=dict(text="B − A", side="right"), thickness=12),
         hovertemplate="<b>%{x}</b> · %{y}<br>change %{z:+.3f}<extra></extra>",
     ))
-    if len(features):
-        grid_x = np.tile(np.array(x, dtype=object), len(features))
-        grid_y = np.repeat(np.array(y, dtype=object), len(x))
-        fig.add_trace(go.Scattergl(
-            x=grid_x, y=grid_y, mode="markers", marker=dict(size=8, color=_TRANSPARENT, opacity=0),
-            customdata=np.nan_to_num(z.ravel()), showlegend=False, name="cells",
-            hovertemplate="<b>%{x}</b> · %{y}<br>change %{customdata:+.3f}<extra></extra>",
-        ))
     for position in highlight_positions:
         if 1 <= position <= len(x):
             fig.add_vline(x=x[position - 1], line=dict(color="#ff7f0e", width=1.5, dash="dot"))
@@ -337,7 +343,7 @@ def delta_figure(
     fig.update_xaxes(type="category", nticks=min(len(x), 24), tickangle=0, title_text="residue (protein A)")
     fig.update_layout(height=max(320, 110 + 18 * max(len(features), 6)), margin=dict(l=10, r=30, t=40, b=40),
                       title=dict(text=title, x=0, font=dict(size=14)) if title else None,
-                      clickmode="event+select", paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT)
+                      clickmode="event", paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT)
     return fig
 
 

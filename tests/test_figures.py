@@ -42,26 +42,38 @@ def test_residue_and_feature_labels_round_trip():
     assert figures.feature_from_label("SAE err.") is None
 
 
-def test_heatmap_has_clickable_cells_hover_and_tracks():
+def test_heatmap_cells_carry_hover_and_tracks_share_the_axis():
     seq = "MKTAYI"
     a = _acts()
     fig = figures.heatmap_figure(
         seq, a, [3, 7], tracks={"Active site": [((2,), "Active site 2")]}, plddt=[95, 80, 60, 40, 91, 92],
         residue_error=np.linspace(0, 1, 6), selected=[7],
     )
-    heat, cells = fig.data[0], fig.data[1]
+    heat = fig.data[0]
     assert isinstance(heat, go.Heatmap) and heat.zmin == 0 and heat.zmax == 1
     assert list(heat.y) == ["f3", "f7"] and list(heat.x)[:2] == ["M1", "K2"]
     assert np.asarray(heat.z).shape == (2, 6)
-    assert isinstance(cells, go.Scattergl) and len(cells.x) == 12
-    assert cells.y[0] == "f3" and cells.y[6] == "f7"
-    assert "Active site 2" in cells.customdata[1][1]  # row f3, residue K2
-    assert cells.customdata[0][1] == ""
+    assert "%{z:.3f}" in heat.hovertemplate and "feature %{y}" in heat.hovertemplate
+    assert heat.text[0][1] == "<br>Active site 2"  # f3 fires at K2: its annotation in the hover
+    assert heat.text[1][1] == "" and heat.text[0][2] == ""  # silent cells: the track shows it
     names = [t.name for t in fig.data]
-    assert names[2:] == ["UniProt", "pLDDT", "SAE error"]
-    assert list(fig.data[3].marker.color) == ["#0053D6", "#65CBF3", "#FFDB13", "#FF7D45", "#0053D6", "#0053D6"]
+    assert names == ["activations", "UniProt", "pLDDT", "SAE error"]  # no hidden click layer
+    assert fig.layout.clickmode == "event"
+    strip = fig.data[2]  # band numbers on a stepped scale: the colour each residue is drawn in
+    drawn = [strip.colorscale[2 * int(v)][1] for v in np.asarray(strip.z)[0]]
+    assert drawn == ["#0053D6", "#65CBF3", "#FFDB13", "#FF7D45", "#0053D6", "#0053D6"]
+    assert all(strip.colorscale[2 * int(v)][0] <= v / strip.zmax < strip.colorscale[2 * int(v) + 1][0]
+               for v in np.asarray(strip.z)[0])  # each value falls inside its own colour's step
+    assert list(np.asarray(strip.customdata)[0]) == [95, 80, 60, 40, 91, 92]  # the hover shows the value
     assert any(s.line.color == figures.FEATURE_COLOURS[0] for s in fig.layout.shapes)  # f7 outlined
     assert fig.layout.xaxis.type == "category"
+
+
+def test_plddt_bands_at_their_bounds_and_missing_values():
+    fig = figures.heatmap_figure("MKTAYI", _acts(), [3], plddt=[90.0, 89.99, 70.0, 50.0, 49.9, np.nan])
+    strip = next(t for t in fig.data if t.name == "pLDDT")
+    drawn = [strip.colorscale[2 * int(v)][1] for v in np.asarray(strip.z)[0]]
+    assert drawn == ["#0053D6", "#65CBF3", "#65CBF3", "#FFDB13", "#FF7D45", "#cccccc"]
 
 
 def test_raw_heatmap_scales_to_its_maximum():
@@ -75,7 +87,8 @@ def test_heatmap_of_a_long_protein_stays_compact():
     seq = "A" * 1500
     a = rng.random((1500, 40), dtype=np.float32)
     fig = figures.heatmap_figure(seq, a, list(range(30)))
-    assert len(fig.data[1].x) == 45_000
+    assert len(fig.data) == 1 and np.asarray(fig.data[0].z).shape == (30, 1500)
+    assert len(fig.to_json()) < 1_500_000  # numbers as typed arrays; hover notes empty here
     assert fig.layout.xaxis.nticks <= 30  # labels thinned until zoomed in
     assert fig.layout.height < 1200
 
@@ -87,7 +100,8 @@ def test_profile_and_delta_figures():
     fig = figures.delta_figure("MKT", delta, [4, 9], ["appears", "weaker"], highlight_positions=[2])
     assert list(fig.data[0].y) == ["f4 (appears)", "f9 (weaker)"]
     assert fig.data[0].zmid == 0 and fig.data[0].zmax == pytest.approx(0.5)
-    assert figures.feature_from_label(fig.data[1].y[0].split(" ")[0]) == 4
+    assert figures.feature_from_label(fig.data[0].y[0].split(" ")[0]) == 4
+    assert len(fig.data) == 1
 
 
 def test_export_image_svg_and_png():
@@ -105,8 +119,8 @@ def test_heatmap_hover_carries_the_atlas_concept_of_each_feature():
     acts = np.zeros((4, 10), np.float32)
     acts[1, 3] = 0.8
     fig = heatmap_figure("MKTA", acts, [3, 5], feature_notes={3: "Active site (F1 0.71)"})
-    cells = next(t for t in fig.data if t.name == "cells")
-    notes = [row[2] for row in cells.customdata]
-    assert notes[:4] == ["<br>atlas: Active site (F1 0.71)"] * 4  # feature 3, every residue
-    assert notes[4:] == [""] * 4  # feature 5 has no concept
-    assert "%{customdata[2]}" in cells.hovertemplate
+    heat = fig.data[0]
+    # feature 3: the concept where it fires (residue K2), not on its silent residues
+    assert list(heat.text[0]) == ["", "<br>atlas: Active site (F1 0.71)", "", ""]
+    assert list(heat.text[1]) == [""] * 4  # feature 5 has no concept
+    assert "%{text}" in heat.hovertemplate
