@@ -8,7 +8,9 @@ from interplm_core import figures, structure_view
 from interplm_core.compare import compare_activations
 from interplm_core.mutations import apply_mutations, mutant_label, parse_mutations
 from interplm_core.sequences import SequenceRecord, parse_sequence_input
-from ui import panels, resources
+from ui import panels
+from ui import resources
+from ui.chart_clicks import chart_clicks
 from ui.loader import show_error
 
 st.title("Compare")
@@ -61,11 +63,11 @@ c3.metric("Residue identity A→B", f"{comparison.identity:.0%}")
 st.caption(f"B: {record_b.id} ({len(record_b.sequence)} aa). Appear / vanish: max activation crosses 0.05 "
            "on one protein only. Top 30 features by change.")
 
-panels.apply_chart_selection("delta_chart")
 fig = figures.delta_figure(protein.record.sequence, comparison.residue_delta, comparison.features, comparison.kind,
                            highlight_positions=positions, selected=st.session_state["selected"],
                            title="Change per residue (B − A), mutated positions dotted")
-st.plotly_chart(fig, key="delta_chart", on_select="rerun", selection_mode=("points",), config={"displaylogo": False})
+st.plotly_chart(fig, key="delta_chart", config={"displaylogo": False})
+chart_clicks("delta_chart", panels.select_clicked)
 
 left, right = st.columns([3, 2])
 with left:

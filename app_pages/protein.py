@@ -73,10 +73,11 @@ for note in protein.notes:
     st.caption(note)
 
 panels.heatmap_controls()
-panels.apply_chart_selection("heatmap")
 features = panels.displayed_features(protein)
 panels.feature_chooser(features)
-fig = panels.render_heatmap(protein, features)
+# The heatmap is drawn above the structure but built after it: the browser draws the 3D view
+# while the server builds the (larger) figure, instead of one after the other.
+heatmap_slot = st.container()
 
 left, right = st.columns([3, 2])
 with left:
@@ -95,6 +96,9 @@ with right:
                     f"fires on {(values > 0).sum()} residues  \n{where or 'silent here'}", unsafe_allow_html=True)
     if selected:
         st.page_link("app_pages/feature.py", label=f"Open feature f{selected[0]} →", icon=":material/search:")
+
+with heatmap_slot:
+    fig = panels.render_heatmap(protein, features)
 
 with st.expander("Downloads and sharing"):
     st.caption("The address bar holds this view (protein, layer, features, options): copy it to share.")

@@ -41,3 +41,22 @@ def texts(at) -> str:
                   at.success):
         parts += [str(e.value) for e in group]
     return "\n".join(parts)
+
+
+def viewer_scenes(at) -> list[dict]:
+    """The data each live 3D viewer on the page was sent (ui/viewer3d.py): model, ops, hover."""
+    import json
+
+    return [json.loads(e.proto.json) for e in at.get("bidi_component")
+            if e.proto.component_name == "interplm_viewer3d"]
+
+
+def coloured_residues(scene: dict) -> dict[int, str]:
+    """{residue number: colour} from a scene's per-residue style calls (chain A, main style)."""
+    out = {}
+    for method, *args in scene["ops"]:
+        if method == "setStyle" and "resi" in args[0] and args[0].get("chain") == "A":
+            style = next(iter(args[1].values()))
+            for number in args[0]["resi"]:
+                out[number] = style["color"]
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.app_fixtures import new_app, texts
+from tests.app_fixtures import new_app, texts, viewer_scenes
 
 
 def test_feature_page_without_a_protein_says_what_to_do(app_env):
@@ -20,7 +20,7 @@ def test_feature_page_shows_profile_structure_residues_and_atlas(app_env):
     shown = texts(at)
     assert "f7 on P61626" in shown
     assert "Feature 7 across proteins" in shown and "python -m interplm_core atlas build" in shown  # no atlas yet
-    assert len(at.get("plotly_chart")) == 1 and len(at.get("iframe")) == 1
+    assert len(at.get("plotly_chart")) == 1 and len(viewer_scenes(at)) == 1
     at.number_input(key="feature_id").set_value(953).run()
     assert not at.exception
     assert "f953 on P61626" in texts(at)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from tests.app_fixtures import new_app, texts
+from tests.app_fixtures import coloured_residues, new_app, texts, viewer_scenes
 
 
 def _plotly(at):
@@ -24,7 +25,18 @@ def test_shared_url_opens_the_protein_with_heatmap_structure_and_banner(app_env)
     assert at.session_state["selected"] == [12, 34]
     assert at.multiselect(key="selected_widget").value == [12, 34]
     assert at.query_params["acc"] == "P61626" and at.query_params["f"] == "12,34"
-    assert len(at.get("iframe")) == 1
+    # One live 3D viewer, sent the AlphaFold model coloured by f12 (red) and f34 (blue): each
+    # residue where either fires takes the colour of the stronger one (AF numbering = position).
+    (scene,) = viewer_scenes(at)
+    assert scene["model"].startswith("HEADER") and "ATOM" in scene["model"] and scene["zoom"] == {"chain": "A"}
+    acts = at.session_state["protein"].result.activations
+    colours = coloured_residues(scene)
+    assert set(colours) == {i + 1 for i in range(148) if max(acts[i, 12], acts[i, 34]) > 0}
+    from interplm_core.structure_view import LEVELS, blend
+
+    i = next(i for i in range(148) if acts[i, 12] > acts[i, 34])
+    level = max(1, int(np.ceil(min(acts[i, 12], 1.0) * LEVELS)))
+    assert colours[i + 1] == blend("#d62728", level / LEVELS)
 
 
 def test_typing_an_accession_and_pressing_analyse(app_env):
@@ -105,33 +117,37 @@ def test_feature_chooser_and_sort_order_update_the_url(app_env):
     assert at.query_params["sort"] == "clustered" and at.query_params["n"] == "10"
 
 
-def test_chart_click_selects_features():
-    """A click on the heatmap arrives as the chart's widget state; it selects that feature."""
+def test_heatmap_clicks_select_and_unselect_features():
+    """What the page does with a click the browser reports (ui/chart_clicks.py delivers it)."""
     from streamlit.testing.v1 import AppTest
 
     def script():
         import streamlit as st
 
-        from ui.panels import apply_chart_selection
+        from ui.panels import select_clicked
         from ui.state import init_state
 
         init_state()
-        st.session_state["fake_chart"] = {"selection": {"points": st.session_state.get("points", [])}}
-        apply_chart_selection("fake_chart")
+        for point in st.session_state.pop("clicks", []):
+            select_clicked(point)
         st.write(f"selected={st.session_state['selected']}")
 
     at = AppTest.from_function(script)
-    at.session_state["points"] = [{"x": "K2", "y": "f77"}]
+    at.session_state["clicks"] = [{"x": "K2", "y": "f77", "source": "cell"}]
     at.run()
     assert at.markdown[-1].value == "selected=[77]"
-    at.session_state["points"] = [{"x": "T3", "y": "f5"}]
+    at.session_state["clicks"] = [{"x": None, "y": "f5", "source": "label"}, {"x": "A1", "y": "f9 (appears)"}]
     at.run()
-    assert at.markdown[-1].value == "selected=[5, 77]"
-    at.run()  # same event again (a rerun for another reason) changes nothing
-    assert at.markdown[-1].value == "selected=[5, 77]"
-    at.session_state["points"] = [{"x": "A1", "y": "f1"}, {"x": "A1", "y": "f2"}, {"x": "A1", "y": "SAE err."}]
+    assert at.markdown[-1].value == "selected=[9, 5, 77]"  # newest first; compare-map labels too
+    at.session_state["clicks"] = [{"x": "A1", "y": "f12"}]
     at.run()
-    assert at.markdown[-1].value == "selected=[1, 2]"
+    assert at.markdown[-1].value == "selected=[12, 9, 5]"  # at most three
+    at.session_state["clicks"] = [{"x": "A1", "y": "f9"}, {"x": "A1", "y": "pLDDT"}, {"x": "A1", "y": "Signal"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[12, 5]"  # a selected feature clicked again goes; tracks ignored
+    at.session_state["clicks"] = [{"y": "f12"}, {"y": "f5"}, {"y": "f5"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[5]"  # the last one stays selected
 
 
 def test_uploaded_structure_is_analysed_on_its_own_chain(app_env, fixtures_dir):

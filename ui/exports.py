@@ -96,7 +96,7 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
 
     tracks = structure_view.default_tracks(selected, protein.result.activations)
     scale = 1.0 if protein.normalized else float(max(protein.result.activations[:, selected].max(), 1e-6))
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.download_button(f"{fmt.upper()} with f{first} as B-factor", bfactor_file, file_name=structure_name,
                        mime="chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif", key="dl_bfactor")
     c2.download_button("PyMOL script (.pml)",
@@ -105,4 +105,9 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
     c3.download_button("ChimeraX script (.cxc)",
                        lambda: structure_view.chimerax_script(structure_name, view.mapping, tracks, scale, 0.5 * scale),
                        file_name=f"{stem}_features.cxc", mime="text/plain", key="dl_cxc")
-    st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder.")
+    c4.download_button("3D view (.html)",
+                       lambda: structure_view.viewer_html(view.file.text, view.file.fmt, view.mapping, tracks,
+                                                          threshold=0.5 * scale, scale=scale, height=600),
+                       file_name=f"{stem}_3d.html", mime="text/html", key="dl_html3d")
+    st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder. The 3D view "
+               "is one self-contained page (3Dmol.js from its CDN): open it in any browser, share it.")

@@ -13,8 +13,10 @@ from interplm_core.figures import FEATURE_COLOURS, SORT_CHOICES
 
 from . import resources
 from .atlas_views import best_concept_labels
+from .chart_clicks import chart_clicks
 from .loader import LoadedProtein
 from .state import MAX_SELECTED, set_selected
+from .viewer3d import live_viewer
 
 SORT_LABELS = {"max": "highest activation", "mean": "mean activation", "first": "first position",
                "clustered": "clustered (co-firing together)"}
@@ -27,37 +29,22 @@ def is_dark() -> bool:
         return False
 
 
-def apply_chart_selection(chart_key: str) -> None:
-    """Turn a click / box selection on a chart (its widget state) into selected features.
+def select_clicked(point: dict) -> None:
+    """A click on a heatmap row (a cell or its feature label) selects that feature.
 
-    Called before the widgets are drawn, so the feature chooser shows the new selection.
-    Only a *changed* event counts: a rerun for another reason must not undo a manual pick.
+    It goes in front of the selection (keeping up to two earlier picks); clicking a
+    selected feature again un-selects it, unless it is the only one. Rows that are not
+    features (annotation tracks, pLDDT) are ignored.
     """
-    event = st.session_state.get(chart_key)
-    points = []
-    if event is not None:
-        selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
-        points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
-    signature = tuple(sorted(str(p.get("y")) + "@" + str(p.get("x")) for p in points))
-    last_key = f"_{chart_key}_last"
-    if signature == st.session_state.get(last_key, ()):
+    feature = figures.feature_from_label(str(point.get("y", "")).split(" ")[0])
+    if feature is None:
         return
-    st.session_state[last_key] = signature
-    clicked = []
-    for p in points:
-        feature = figures.feature_from_label(str(p.get("y", "")).split(" ")[0])
-        if feature is not None and feature not in clicked:
-            clicked.append(feature)
-    if clicked:
-        if len(points) == 1:
-            # One click adds the feature in front (keeping up to two earlier picks), or un-selects it.
-            current = [f for f in st.session_state["selected"] if f != clicked[0]]
-            if clicked[0] in st.session_state["selected"] and len(st.session_state["selected"]) > 1:
-                set_selected(current)
-            else:
-                set_selected([clicked[0]] + current)
-        else:
-            set_selected(clicked)
+    selected = list(st.session_state["selected"])
+    others = [f for f in selected if f != feature]
+    if feature in selected and others:
+        set_selected(others)
+    else:
+        set_selected([feature] + others)
 
 
 def _sync_from_widget() -> None:
@@ -97,10 +84,11 @@ def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str =
         selected=st.session_state["selected"], dark=is_dark(), feature_notes=best_concept_labels(protein.layer),
     )
     st.plotly_chart(
-        fig, key=chart_key, on_select="rerun", selection_mode=("points", "box"),
+        fig, key=chart_key,
         config={"displaylogo": False, "scrollZoom": False,
                 "toImageButtonOptions": {"format": "svg", "filename": f"interplm_{protein.record.id}_heatmap"}},
     )
+    chart_clicks(chart_key, select_clicked)
     return fig
 
 
@@ -115,13 +103,13 @@ def structure_controls(prefix: str, has_plddt: bool) -> tuple[str, str, float]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _viewer_html(text: str, fmt: str, sequence: str, chain: str, placement: int, track_data: tuple, mode: str,
-                 plddt: tuple | None, style: str, threshold: float, scale: float, js_url: str, dark: bool) -> str:
+def _scene(text: str, fmt: str, sequence: str, chain: str, placement: int, track_data: tuple, mode: str,
+           plddt: tuple | None, style: str, threshold: float, scale: float, dark: bool) -> structure_view.ViewerScene:
     mapping = resources.residue_mapping(sequence, text, fmt, chain, placement)
     tracks = [structure_view.FeatureTrack(f, np.asarray(v), c) for f, v, c in track_data]
-    return structure_view.viewer_html(
+    return structure_view.build_scene(
         text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt else None, style=style,
-        threshold=threshold, scale=scale, js_url=js_url, background="#0f1419" if dark else "white",
+        threshold=threshold, scale=scale, background="#0f1419" if dark else "white",
     )
 
 
@@ -162,16 +150,16 @@ def render_structure(protein: LoadedProtein, tracks: list[structure_view.Feature
     scale = scale if scale is not None else (1.0 if protein.normalized else
                                             max(float(np.max([t.values.max() for t in tracks], initial=0)), 1e-6))
     track_data = tuple((t.feature, tuple(float(v) for v in t.values), t.colour) for t in tracks)
-    html = _viewer_html(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
-                        view.mapping.chosen + 1, track_data, mode,
-                        tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
-                        threshold * scale, scale, resources.three_dmol_url(), is_dark())
+    scene = _scene(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
+                   view.mapping.chosen + 1, track_data, mode,
+                   tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
+                   threshold * scale, scale, is_dark())
     if legend is None:
         legend = " ".join(f"<span style='color:{t.colour}'>■</span> f{t.feature}" for t in tracks) or "no feature selected"
     st.markdown(f"{view.file.source}, chain {view.mapping.chain_id} · {legend}", unsafe_allow_html=True)
     for note in view.notes:
         st.caption(note)
-    st.iframe(html, height=500)
+    live_viewer(scene, key=f"{prefix}_viewer", js_url=resources.three_dmol_url(), height=480)
 
 
 def selected_tracks(protein: LoadedProtein) -> list[structure_view.FeatureTrack]:

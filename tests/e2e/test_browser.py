@@ -113,23 +113,28 @@ def _wait_idle(page) -> None:
     )
 
 
-def _canvas_ink(page) -> tuple[int, int]:
-    """(non-background pixels, total) of the 3D viewer's canvas, from a screenshot of it."""
+def _canvas_ink(page, previous_frames: int = 0) -> tuple[int, int]:
+    """(non-background pixels, total) of the live 3D viewer's canvas, from a screenshot of it,
+    once the viewer has drawn more than `previous_frames` frames (ui/viewer3d.js counts them)."""
     from PIL import Image
 
-    deadline = time.time() + 30
-    frame = None
-    while time.time() < deadline and frame is None:
-        frame = next((f for f in page.frames if f.locator("canvas").count() > 0), None)
-        if frame is None:
-            page.wait_for_timeout(300)
-    assert frame is not None, "no 3D canvas appeared (3Dmol.js not loaded?)"
-    page.wait_for_timeout(1500)  # let 3Dmol render the first frame
-    image = Image.open(io.BytesIO(frame.locator("canvas").first.screenshot())).convert("RGB")
+    page.wait_for_function(
+        "(n) => { const r = document.querySelector('.interplm-viewer3d');"
+        " return !!(r && Number(r.dataset.rendered || 0) > n && r.querySelector('canvas')); }",
+        arg=previous_frames, timeout=30_000,
+    )
+    canvas = page.locator(".interplm-viewer3d canvas").first
+    canvas.scroll_into_view_if_needed()
+    image = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")
     pixels = np.asarray(image, dtype=np.int16).reshape(-1, 3)
     background = pixels[2 * image.width + 2]  # pixel (2, 2)
     ink = int((np.abs(pixels - background).max(axis=1) > 40).sum())
     return ink, len(pixels)
+
+
+def _frames(page) -> int:
+    return int(page.evaluate("() => Number((document.querySelector('.interplm-viewer3d') || {dataset: {}})"
+                             ".dataset.rendered || 0)"))
 
 
 def test_accession_heatmap_click_and_3d_view(app_url, page):
@@ -145,6 +150,10 @@ def test_accession_heatmap_click_and_3d_view(app_url, page):
     _wait_idle(page)
     first_load = time.time() - started
     assert "acc=P61626" in page.url
+    ink, total = _canvas_ink(page)
+    assert ink > 0.01 * total, f"3D canvas looks blank ({ink} of {total} pixels drawn)"
+    page.evaluate("() => { document.querySelector('.interplm-viewer3d canvas').__kept = true; }")
+    frames = _frames(page)
     before = page.url
 
     # Click the 6th feature row of the heatmap: it becomes the first selected feature.
@@ -165,10 +174,27 @@ def test_accession_heatmap_click_and_3d_view(app_url, page):
     assert f"f={row_label.lstrip('f')}" in page.url, (row_label, page.url)
     assert page.locator('[data-testid="stMultiSelect"]').first.get_by_text(row_label, exact=True).count() == 1
 
-    ink, total = _canvas_ink(page)
+    # The same viewer recoloured in place: a new frame on the very same canvas, no new page.
+    ink, total = _canvas_ink(page, frames)
     _shot(page, "e2e_protein_selected.png")
     assert ink > 0.01 * total, f"3D canvas looks blank ({ink} of {total} pixels drawn)"
+    assert page.evaluate("() => document.querySelectorAll('.interplm-viewer3d canvas').length === 1"
+                         " && document.querySelector('.interplm-viewer3d canvas').__kept === true")
     print(f"first protein after start-up: {first_load:.1f} s")
+
+    # Feature labels are clickable too; two clicks in quick succession, the second while the
+    # first one's run is still going, both count (newest first).
+    labels = page.locator(".js-plotly-plot").first.locator(".yaxislayer-above .ytick text")
+    second, third = labels.nth(1).text_content(), labels.nth(2).text_content()
+    assert second != row_label and third != row_label
+    labels.nth(1).click()
+    labels.nth(2).click()
+    expected = ",".join(f.lstrip("f") for f in (third, second, row_label))
+    page.wait_for_function(f"() => decodeURIComponent(window.location.href).includes('f={expected}')",
+                           timeout=20_000)
+    _wait_idle(page)
+    chips = page.locator('[data-testid="stMultiSelect"]').first
+    assert [chips.get_by_text(f, exact=True).count() for f in (third, second, row_label)] == [1, 1, 1]
 
 
 def test_shared_url_reopens_the_feature_view(app_url, page):
