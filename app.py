@@ -22,8 +22,9 @@ pages = [
 page = st.navigation(pages)
 render_sidebar()
 render_synthetic_banner()
+activity = st.empty()  # a shared link's loading progress; drawn on every run (see ui/loader.py)
 try:
-    autoload_from_url()
+    autoload_from_url(activity)
     page.run()
 except Exception as err:  # a bug must not show a traceback, nor erase the sidebar and banner
     show_error(err, "This page hit a problem")

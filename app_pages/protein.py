@@ -38,6 +38,10 @@ with st.container(border=True):
     c2.toggle("Normalised features (0-1, max over Swiss-Prot = 1)", key="normalized")
     analyse = c3.button("Analyse", type="primary", width="stretch", disabled=source == "Example")
 
+# Loading progress and errors: one placeholder on every run, so the page below keeps its
+# place in Streamlit's element tree (see ui/loader.load_into_session).
+activity = st.empty()
+
 if analyse:
     if source == "UniProt":
         request = ProteinRequest(accession=st.session_state["query"], pdb_id=st.session_state["pdb_id"] or None)
@@ -45,11 +49,11 @@ if analyse:
         request = ProteinRequest(text=st.session_state["sequence_text"], pdb_id=st.session_state["pdb_id"] or None)
     elif source == "Upload":
         if upload is None:
-            st.error("Choose a file to upload first.", icon=":material/error:")
+            activity.error("Choose a file to upload first.", icon=":material/error:")
         else:
             request = ProteinRequest(upload_name=upload.name, upload_bytes=upload.getvalue())
 if request is not None:
-    load_into_session(request)
+    load_into_session(request, activity)
 
 protein = st.session_state.get("protein")
 if protein is None:
@@ -57,10 +61,11 @@ if protein is None:
     st.stop()
 if (protein.layer, protein.normalized) != (st.session_state["layer"], st.session_state["normalized"]):
     try:
-        protein = recompute(protein, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
+        protein = recompute(protein, int(st.session_state["layer"]), bool(st.session_state["normalized"]), activity)
         st.session_state["protein"] = protein
     except Exception as err:
-        show_error(err, "Could not compute that layer")
+        with activity.container():
+            show_error(err, "Could not compute that layer")
 
 st.subheader(protein.title)
 result = protein.result

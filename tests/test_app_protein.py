@@ -199,3 +199,31 @@ def test_view_options_survive_a_visit_to_another_page(app_env):
     assert not at.exception
     at.switch_page("app_pages/protein.py").run()
     assert at.slider(key="top_n").value == 12 and at.radio(key="sort").value == "mean"
+
+
+def test_loading_does_not_shift_the_page_below_it(app_env):
+    """Progress and errors of a load sit in one placeholder drawn on every run: the elements
+    below keep their place in the tree, so the browser updates them instead of rebuilding them
+    (the chart redrawn from scratch, the 3D viewer re-created)."""
+
+    def layout(at) -> list[str]:
+        return [type(node).__name__ + ":" + str(getattr(node, "type", "")) for node in at.main.children.values()]
+
+    def same_places(a: list[str], b: list[str]) -> bool:
+        """Same elements at the same indices, except the one placeholder (empty, or progress)."""
+        return len(a) == len(b) and sum(x != y for x, y in zip(a, b)) <= 1
+
+    at = new_app()
+    at.run()
+    at.radio(key="source").set_value("UniProt").run()
+    at.text_input(key="query").set_value("P61626")
+    next(b for b in at.button if b.label == "Analyse").click().run()
+    assert not at.exception and "P61626 · LYSC_HUMAN" in texts(at)
+    loading = layout(at)
+    option = at.multiselect(key="selected_widget").options[3]
+    at.multiselect(key="selected_widget").set_value([int(option.lstrip("f"))]).run()  # an ordinary run
+    assert same_places(layout(at), loading), (layout(at), loading)
+    at.text_input(key="query").set_value("NOTANACCESSION_XYZ")
+    next(b for b in at.button if b.label == "Analyse").click().run()  # a failed load: message in the slot
+    assert "Could not load this protein" in texts(at)
+    assert same_places(layout(at), loading), (layout(at), loading)

@@ -203,10 +203,11 @@ def _load_with_status(request: ProteinRequest, layer: int, normalized: bool, sta
     return LoadedProtein(record, layer, normalized, result, entry, view, notes, key, elapsed)
 
 
-def recompute(protein: LoadedProtein, layer: int, normalized: bool) -> LoadedProtein:
-    """The same protein at another layer or scale (structure and entry kept)."""
+def recompute(protein: LoadedProtein, layer: int, normalized: bool, slot) -> LoadedProtein:
+    """The same protein at another layer or scale (structure and entry kept); progress in `slot`
+    (see `load_into_session`)."""
     started = time.perf_counter()
-    with st.spinner(f"Computing layer {layer} features…"):
+    with slot.container(), st.spinner(f"Computing layer {layer} features…"):
         result = resources.pipeline().features([protein.record], layer, normalized=normalized)[0]
     return LoadedProtein(protein.record, layer, normalized, result, protein.entry, protein.structure,
                          protein.notes, protein.input_key, time.perf_counter() - started)
@@ -224,17 +225,24 @@ def show_error(err: BaseException, what: str = "This did not work") -> None:
         )
 
 
-def load_into_session(request: ProteinRequest) -> bool:
-    """Load `request` as the current protein; on failure show why and keep the previous one."""
+def load_into_session(request: ProteinRequest, slot) -> bool:
+    """Load `request` as the current protein; on failure show why and keep the previous one.
+
+    Progress and errors go into `slot`, an `st.empty()` the page draws on *every* run at the
+    same place: an element that appears only in a loading run shifts everything after it, and
+    Streamlit then rebuilds the whole page below (the chart and the live 3D viewer included)
+    in that run and again in the next.
+    """
     from .panels import displayed_features
     from .state import set_selected
 
-    try:
-        previous = st.session_state.get("protein")
-        loaded = load_protein(request, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
-    except Exception as err:  # shown to the user, never a traceback; the last good view stays
-        show_error(err, "Could not load this protein")
-        return False
+    with slot.container():
+        try:
+            previous = st.session_state.get("protein")
+            loaded = load_protein(request, int(st.session_state["layer"]), bool(st.session_state["normalized"]))
+        except Exception as err:  # shown to the user, never a traceback; the last good view stays
+            show_error(err, "Could not load this protein")
+            return False
     st.session_state["protein"] = loaded
     st.session_state["loaded_input"] = loaded.input_key
     if previous is None or previous.record.sequence != loaded.record.sequence:
@@ -242,8 +250,9 @@ def load_into_session(request: ProteinRequest) -> bool:
     return True
 
 
-def autoload_from_url() -> None:
-    """A shared link names a protein (acc= or seq=): load it once, whatever page it opens."""
+def autoload_from_url(slot) -> None:
+    """A shared link names a protein (acc= or seq=): load it once, whatever page it opens;
+    progress in `slot` (see `load_into_session`)."""
     if not st.session_state.pop("_autoload", False):
         return
     s = st.session_state
@@ -251,4 +260,4 @@ def autoload_from_url() -> None:
         request = ProteinRequest(accession=s["query"], pdb_id=s["pdb_id"] or None)
     else:
         request = ProteinRequest(text=s["sequence_text"], pdb_id=s["pdb_id"] or None)
-    load_into_session(request)
+    load_into_session(request, slot)
