@@ -10,7 +10,8 @@ from ui.loader import autoload_from_url, show_error
 from ui.sidebar import apply_presentation_mode, render_sidebar, render_synthetic_banner
 from ui.state import init_state, sync_url
 
-st.set_page_config(page_title="InterPLM Explorer", page_icon=":material/biotech:", layout="wide")
+# An emoji icon: a Material icon as favicon is fetched from fonts.gstatic.com (fails offline).
+st.set_page_config(page_title="InterPLM Explorer", page_icon="🧬", layout="wide")
 init_state()
 apply_presentation_mode()
 
