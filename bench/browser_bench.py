@@ -55,14 +55,28 @@ def viewer_model_key(page) -> str:
     return page.evaluate("() => (document.querySelector('.interplm-viewer3d') || {dataset: {}}).dataset.modelKey || ''")
 
 
-def wait_drawn(page, text: str, length: int, canvas: bool = True, previous_model: str = "") -> None:
+def wait_drawn(page, text: str, length: int, canvas: bool = True) -> None:
     """Until `text` is shown, the heatmap of `length` residues is drawn and (with a structure)
-    the 3D viewer has drawn a frame of a new model."""
+    the 3D viewer has drawn a frame (of a fresh page: any model)."""
     page.get_by_text(text).first.wait_for(timeout=120_000)
     page.wait_for_function(HEATMAP_DRAWN, arg=length, timeout=120_000)
     page.evaluate(NEXT_FRAME)
     if canvas:
-        page.wait_for_function(VIEWER_DRAWN, arg=previous_model, timeout=60_000, polling=10)
+        page.wait_for_function(VIEWER_DRAWN, arg="", timeout=60_000, polling=10)
+
+
+def press_analyse(page, heading: str, length: int) -> tuple[float, float]:
+    """Press Analyse (the input is ready): seconds until the heatmap of the protein titled
+    `heading`, and until the 3D view of its (new) model, are drawn."""
+    previous = viewer_model_key(page)
+    started = time.perf_counter()
+    page.get_by_role("button", name="Analyse").click()
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+    page.wait_for_function(HEATMAP_DRAWN, arg=length, timeout=120_000, polling=10)
+    page.evaluate(NEXT_FRAME)
+    heatmap = time.perf_counter() - started
+    page.wait_for_function(VIEWER_DRAWN, arg=previous, timeout=60_000, polling=10)
+    return heatmap, time.perf_counter() - started
 
 
 def analyse_accession(page, accession: str, name: str, length: int) -> tuple[float, float]:
@@ -71,15 +85,7 @@ def analyse_accession(page, accession: str, name: str, length: int) -> tuple[flo
     box.fill(accession)
     box.press("Tab")
     page.wait_for_timeout(300)
-    previous = viewer_model_key(page)
-    started = time.perf_counter()
-    page.get_by_role("button", name="Analyse").click()
-    page.get_by_role("heading", name=name).first.wait_for(timeout=120_000)
-    page.wait_for_function(HEATMAP_DRAWN, arg=length, timeout=120_000, polling=10)
-    page.evaluate(NEXT_FRAME)
-    heatmap = time.perf_counter() - started
-    page.wait_for_function(VIEWER_DRAWN, arg=previous, timeout=60_000, polling=10)
-    return heatmap, time.perf_counter() - started
+    return press_analyse(page, name, length)
 
 
 def cut_pdb(path: Path, first: int, last: int) -> bytes:
@@ -97,15 +103,7 @@ def analyse_upload(page, name: str, data: bytes, length: int) -> tuple[float, fl
         {"name": name, "mimeType": "chemical/x-pdb", "buffer": data})
     page.get_by_text(name).first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    previous = viewer_model_key(page)
-    started = time.perf_counter()
-    page.get_by_role("button", name="Analyse").click()
-    page.get_by_role("heading", name=f"chain A of {name}").first.wait_for(timeout=120_000)
-    page.wait_for_function(HEATMAP_DRAWN, arg=length, timeout=120_000, polling=10)
-    page.evaluate(NEXT_FRAME)
-    heatmap = time.perf_counter() - started
-    page.wait_for_function(VIEWER_DRAWN, arg=previous, timeout=60_000, polling=10)
-    return heatmap, time.perf_counter() - started
+    return press_analyse(page, f"chain A of {name}", length)
 
 
 def analyse(page, sequence: str, expect: str) -> float:
