@@ -45,13 +45,9 @@ def _cmd_weights_synthetic(args) -> int:
 
 
 def _cmd_weights_fetch(args) -> int:
-    from .registry import get_model_spec
     from .weights import fetch_weights
 
-    spec = get_model_spec(args.model)
-    layers = parse_layers(args.layers) if args.layers else list(spec.sae_layers)
-    for layer in layers:
-        spec.check_layer(layer)
+    layers = parse_layers(args.layers) if args.layers else None  # None: every SAE layer of the model
     for wf in fetch_weights(args.model, layers, progress=not args.quiet):
         print(f"{wf.source:>16}  {wf.path}")
     return 0
@@ -72,7 +68,7 @@ def _read_records(args):
 
     entry = fetch_entry(args.uniprot)
     if entry.redirected_from:
-        print(f"Note: {entry.redirected_from} was merged into {entry.accession}.", file=sys.stderr)
+        print(f"Note: {entry.redirect_note}", file=sys.stderr)
     return [SequenceRecord(entry.accession, entry.sequence, entry.protein_name or "")]
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .registry import DEFAULT_MODEL, MODELS
 
 
 def register(subparsers) -> None:
@@ -41,8 +42,8 @@ def register(subparsers) -> None:
 
     prefetch = subparsers.add_parser("prefetch", help="warm the caches so a session can run offline")
     prefetch.add_argument("accessions", nargs="+", help="UniProt accessions or entry names")
-    prefetch.add_argument("--layers", default="1-6", help="SAE layers to fetch, e.g. 1-6 or 3,4")
-    prefetch.add_argument("--model", default="esm2_t6_8M")
+    prefetch.add_argument("--layers", help="SAE layers to fetch, e.g. 1-6 or 3,4 (default: all of the model's)")
+    prefetch.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     prefetch.add_argument("--no-weights", action="store_true", help="only UniProt and AlphaFold")
     prefetch.set_defaults(handler=_cmd_prefetch)
 
@@ -79,13 +80,8 @@ def _cmd_uniprot(args) -> int:
 
 
 def _read_sequence(text: str) -> str:
-    try:
-        from .sequences import parse_sequence_input
-    except ImportError:  # the sequences module is optional for this command
-        cleaned = "".join(text.split()).upper()
-        if not cleaned.isalpha():
-            raise InputError("The sequence may contain only one-letter amino-acid codes.") from None
-        return cleaned
+    from .sequences import parse_sequence_input
+
     records = parse_sequence_input(text)
     if len(records) > 1:
         print(f"Note: {len(records)} records given; mapping the first ({records[0].id}).", file=sys.stderr)
@@ -166,16 +162,11 @@ def _cmd_prefetch(args) -> int:
         except NotFoundError as err:
             print(f"  {err}", file=sys.stderr)
     if not args.no_weights:
+        from .cli import parse_layers
         from .weights import fetch_weights
 
-        layers = _parse_layers(args.layers)
+        layers = parse_layers(args.layers) if args.layers else list(MODELS[args.model].sae_layers)
         files = fetch_weights(model=args.model, layers=layers, progress=False)
         print(f"Weights: {len(files)} files ready ({args.model}, SAE layers {','.join(map(str, layers))})")
     return 0
-
-
-def _parse_layers(text: str) -> list[int]:
-    from .cli import parse_layers
-
-    return parse_layers(text)
 

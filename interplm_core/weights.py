@@ -26,7 +26,7 @@ import requests
 import torch
 from tqdm.auto import tqdm
 
-from .errors import NetworkError, WeightsUnavailableError  # noqa: F401 (re-exported)
+from .errors import NetworkError, WeightsUnavailableError
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -42,14 +42,15 @@ class WeightsFile:
     source: str
 
 
-def load_torch_file(path: Path) -> object:
+def load_torch_file(path: Path, mmap: bool = False) -> object:
     """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`.
 
     A file that needs any other class is refused, never retried with `weights_only=False`.
+    `mmap=True` maps the tensors instead of reading them (enough to look at metadata).
     """
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         raise WeightsUnavailableError(
             f"Refused to load {path}: it holds objects other than tensors, which could run "
@@ -165,6 +166,8 @@ def download_file(url: str, dest: Path, settings: Settings, progress: bool = Tru
             if expected is not None and written != expected:
                 raise NetworkError(f"download of {url} was cut at {written} of {expected} bytes")
             os.replace(tmp_name, dest)
+        except NetworkError:  # already says what happened (an OSError too: not to be reworded)
+            raise
         except (requests.RequestException, OSError) as err:
             raise NetworkError(f"download of {url} failed: {err.__class__.__name__}") from err
         finally:
@@ -272,8 +275,7 @@ def is_synthetic_file(path: Path) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _synthetic_mark(path: str, size: int, mtime_ns: int) -> bool:
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    data = load_torch_file(Path(path), mmap=True)
     return is_synthetic_esm(data) if "cfg" in data else is_synthetic_sae(data)
 
 
@@ -286,8 +288,11 @@ def fetch_weights(
     """Make sure the checkpoint and the SAEs of `layers` are on disk; return what is there."""
     spec = get_model_spec(model)
     settings = settings or get_settings()
+    layers = layers or list(spec.sae_layers)
+    for layer in layers:  # before any download: a bad layer must not cost a checkpoint download first
+        spec.check_layer(layer)
     files = list(esm_checkpoint_files(spec, settings, progress=progress).values())
-    for layer in layers or list(spec.sae_layers):
+    for layer in layers:
         for normalized in (True, False):
             files.append(sae_file(spec, layer, normalized, settings))
     return files

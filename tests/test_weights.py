@@ -161,6 +161,10 @@ def test_truncated_checkpoint_is_reported_as_damaged(tmp_path, synthetic_weights
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(WeightsUnavailableError, match="damaged or incomplete"):
         load_torch_file(path)
+    from interplm_core.weights import is_synthetic_file
+
+    with pytest.raises(WeightsUnavailableError, match="damaged or incomplete"):  # the cheap check, same message
+        is_synthetic_file(path)
 
 
 def test_real_checkpoint_needs_namespace_allowed(synthetic_weights_dir):
