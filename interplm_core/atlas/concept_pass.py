@@ -11,13 +11,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import torch
 
 from ..errors import InputError
 from .annotations import load_annotations
 from .concepts import ConceptCounter, build_labels
 from .database import store_concepts
 from .scale import inverse_scale
+from .shard import raw_activations
 
 
 def annotate(con: duckdb.DuckDBPyConnection, worker, layer: int, annotations: Path, scale: str, maxima_path: Path) -> int:
@@ -43,9 +43,9 @@ def annotate(con: duckdb.DuckDBPyConnection, worker, layer: int, annotations: Pa
     sae = worker.raw_saes[layer]
     counter = ConceptCounter(vocabulary, sae.dict_size)
     order = list(sequences)
-    embeddings = worker.pipeline.embedder.embed([sequences[a] for a in order], layer)
-    for accession, embedding in zip(order, embeddings):
-        activations = sae.encode_raw(torch.from_numpy(embedding)).numpy() * inv
-        counter.add(activations, labels[accession])
-    store_concepts(con, layer, counter.table(), counter.best())
+    raw = raw_activations([sequences[a] for a in order], layer, worker.pipeline.embedder.embed, sae.encode_raw)
+    for accession, activations in zip(order, raw):
+        counter.add(activations * inv, labels[accession])
+    metrics = counter.metrics()  # [thresholds, features, concepts] arrays: computed once
+    store_concepts(con, layer, counter.table(metrics), counter.best(metrics))
     return len(sequences)

@@ -119,9 +119,10 @@ class ConceptCounter:
         f1 = np.divide(2 * precision * used_recall, denominator, out=np.zeros(self.tp.shape), where=denominator > 0)
         return {"precision": precision, "recall": recall, "recall_per_domain": recall_domain, "f1": f1}
 
-    def table(self) -> pd.DataFrame:
-        """Every (feature, concept, threshold) with at least one true positive."""
-        m = self.metrics()
+    def table(self, metrics: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """Every (feature, concept, threshold) with at least one true positive (`metrics`: this
+        counter's `metrics()` when the caller already has them)."""
+        m = metrics if metrics is not None else self.metrics()
         ti, f, c = np.nonzero(self.tp)
         return pd.DataFrame({
             "feature": f.astype(np.int32),
@@ -139,15 +140,15 @@ class ConceptCounter:
             "f1": m["f1"][ti, f, c],
         })
 
-    def best(self) -> pd.DataFrame:
+    def best(self, metrics: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """Per feature the (concept, threshold) of highest F1; ties: first concept, lowest threshold."""
-        f1 = self.metrics()["f1"]  # [T, F, C]
+        m = metrics if metrics is not None else self.metrics()
+        f1 = m["f1"]  # [T, F, C]
         flat = f1.transpose(1, 2, 0).reshape(f1.shape[1], -1)  # [F, C*T], concept-major
         choice = flat.argmax(axis=1)
         c, ti = np.divmod(choice, len(self.thresholds))
         features = np.arange(f1.shape[1])
         best_f1 = flat[features, choice]
-        m = self.metrics()
         keep = best_f1 > 0
         return pd.DataFrame({
             "feature": features[keep].astype(np.int32),

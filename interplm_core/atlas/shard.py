@@ -10,7 +10,7 @@ max, counts and histograms by sum, top-k lists by re-ranking with the same tie-b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,17 @@ class ShardResult:
         return {"stats": self.stats, "top": self.top, "proteins": self.proteins, "residues": self.residues}
 
 
+def raw_activations(sequences: list[str], layer: int, embed, encode_raw) -> Iterator[np.ndarray]:
+    """Raw SAE activations [length, features] of each sequence, in order, on the CPU.
+
+    ESM-2 runs on `EMBED_CHUNK` sequences at a time, so memory stays bounded whatever the
+    number of sequences (a shard, or every annotated protein of the concept pass).
+    """
+    for start in range(0, len(sequences), EMBED_CHUNK):
+        for embedding in embed(sequences[start:start + EMBED_CHUNK], layer):
+            yield encode_raw(torch.from_numpy(embedding)).cpu().numpy()
+
+
 def compute_shard(
     proteins: list[CorpusProtein],
     params: ShardParams,
@@ -79,61 +90,58 @@ def compute_shard(
     residue_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     columns = np.arange(feature_count)
 
-    for chunk_start in range(0, len(proteins), EMBED_CHUNK):
-        chunk = proteins[chunk_start:chunk_start + EMBED_CHUNK]
-        embeddings = embed([p.sequence for p in chunk], params.layer)
-        for protein, embedding in zip(chunk, embeddings):
-            raw = encode_raw(torch.from_numpy(embedding)).cpu().numpy()
-            act = raw * inv_scale if inv_scale is not None else raw
-            fires = raw > 0
-            length = raw.shape[0]
-            np.maximum(max_raw, raw.max(axis=0), out=max_raw)
-            peak_pos = act.argmax(axis=0)
-            peak = act[peak_pos, columns]
-            np.maximum(max_act, peak, out=max_act)
-            sum_act += act.sum(axis=0, dtype=np.float64)
-            per_feature = fires.sum(axis=0)
-            active_residues += per_feature
-            active_proteins += per_feature > 0
-            rows, cols = np.nonzero(fires)
-            hist += feature_histograms(cols, act[rows, cols], feature_count)
+    activations = raw_activations([p.sequence for p in proteins], params.layer, embed, encode_raw)
+    for protein, raw in zip(proteins, activations):
+        act = raw * inv_scale if inv_scale is not None else raw
+        fires = raw > 0
+        length = raw.shape[0]
+        np.maximum(max_raw, raw.max(axis=0), out=max_raw)
+        peak_pos = act.argmax(axis=0)
+        peak = act[peak_pos, columns]
+        np.maximum(max_act, peak, out=max_act)
+        sum_act += act.sum(axis=0, dtype=np.float64)
+        per_feature = fires.sum(axis=0)
+        active_residues += per_feature
+        active_proteins += per_feature > 0
+        rows, cols = np.nonzero(fires)
+        hist += feature_histograms(cols, act[rows, cols], feature_count)
 
-            # Running top-k, updated only where this protein beats the current k-th entry.
-            # The new protein goes after the current entries and a stable sort keeps
-            # earlier (lower-index) proteins first among equal activations.
-            better = np.flatnonzero(peak > top_act[-1])
-            if len(better):
-                offsets = np.arange(-params.window, params.window + 1)
-                where = peak_pos[better][None, :] + offsets[:, None]  # [width, n]
-                inside = (where >= 0) & (where < length)
-                window = np.where(inside, act[np.clip(where, 0, length - 1), better[None, :]], np.nan)
-                cand_act = np.vstack([top_act[:, better], peak[better][None, :]])
-                order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
-                top_act[:, better] = np.take_along_axis(cand_act, order, axis=0)
-                top_protein[:, better] = np.take_along_axis(
-                    np.vstack([top_protein[:, better], np.full((1, len(better)), protein.index)]), order, axis=0)
-                top_pos[:, better] = np.take_along_axis(
-                    np.vstack([top_pos[:, better], peak_pos[better][None, :]]), order, axis=0)
-                top_window[:, better] = np.take_along_axis(
-                    np.concatenate([top_window[:, better], window.T[None, :, :]], axis=0), order[:, :, None], axis=0)
+        # Running top-k, updated only where this protein beats the current k-th entry.
+        # The new protein goes after the current entries and a stable sort keeps
+        # earlier (lower-index) proteins first among equal activations.
+        better = np.flatnonzero(peak > top_act[-1])
+        if len(better):
+            offsets = np.arange(-params.window, params.window + 1)
+            where = peak_pos[better][None, :] + offsets[:, None]  # [width, n]
+            inside = (where >= 0) & (where < length)
+            window = np.where(inside, act[np.clip(where, 0, length - 1), better[None, :]], np.nan)
+            cand_act = np.vstack([top_act[:, better], peak[better][None, :]])
+            order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
+            top_act[:, better] = np.take_along_axis(cand_act, order, axis=0)
+            top_protein[:, better] = np.take_along_axis(
+                np.vstack([top_protein[:, better], np.full((1, len(better)), protein.index)]), order, axis=0)
+            top_pos[:, better] = np.take_along_axis(
+                np.vstack([top_pos[:, better], peak_pos[better][None, :]]), order, axis=0)
+            top_window[:, better] = np.take_along_axis(
+                np.concatenate([top_window[:, better], window.T[None, :, :]], axis=0), order[:, :, None], axis=0)
 
-            firing = np.flatnonzero(per_feature)
-            ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
-            protein_rows["protein_index"].append(protein.index)
-            protein_rows["record_id"].append(protein.record_id)
-            protein_rows["description"].append(protein.description)
-            protein_rows["length"].append(length)
-            protein_rows["active_features"].append(len(firing))
-            protein_rows["mean_active_per_residue"].append(float(fires.sum()) / length)
-            protein_rows["top_features"].append(ranked.astype(np.int32).tolist())
-            protein_rows["top_activations"].append(peak[ranked].astype(np.float32).tolist())
+        firing = np.flatnonzero(per_feature)
+        ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
+        protein_rows["protein_index"].append(protein.index)
+        protein_rows["record_id"].append(protein.record_id)
+        protein_rows["description"].append(protein.description)
+        protein_rows["length"].append(length)
+        protein_rows["active_features"].append(len(firing))
+        protein_rows["mean_active_per_residue"].append(float(fires.sum()) / length)
+        protein_rows["top_features"].append(ranked.astype(np.int32).tolist())
+        protein_rows["top_activations"].append(peak[ranked].astype(np.float32).tolist())
 
-            if params.residue_index_min is not None:
-                keep = fires & (act > params.residue_index_min)
-                r, c = np.nonzero(keep)  # row-major: sorted by position, then feature
-                residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
-            if on_protein:
-                on_protein(length)
+        if params.residue_index_min is not None:
+            keep = fires & (act > params.residue_index_min)
+            r, c = np.nonzero(keep)  # row-major: sorted by position, then feature
+            residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
+        if on_protein:
+            on_protein(length)
 
     stats = pa.table({
         "feature": pa.array(columns.astype(np.int32)),
