@@ -58,6 +58,14 @@ PAIR_TYPES = frozenset({"Disulfide bond", "Cross-link"})
 _MAX_MERGE_HOPS = 3
 
 
+def feature_residues(kind: str, start: int, end: int) -> tuple[int, ...]:
+    """1-based positions a UniProt feature marks: both partners of a bond, or every residue
+    of a range (the app's tracks and the atlas's concepts both read features this way)."""
+    if kind in PAIR_TYPES and end != start:
+        return (start, end)
+    return tuple(range(start, end + 1))
+
+
 @dataclass(frozen=True)
 class Annotation:
     """One UniProt feature; positions are 1-based and inclusive."""
@@ -69,9 +77,7 @@ class Annotation:
 
     def residues(self) -> tuple[int, ...]:
         """Positions the feature marks: both partners of a bond, every residue of a range."""
-        if self.type in PAIR_TYPES and self.end != self.start:
-            return (self.start, self.end)
-        return tuple(range(self.start, self.end + 1))
+        return feature_residues(self.type, self.start, self.end)
 
     def where(self) -> str:
         """'53', '1-18', or '24<->146' for the two partners of a bond."""

@@ -21,6 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from interplm_core.atlas.layout import AtlasLayout
 from interplm_core.atlas.reader import ATLAS_ENV, FeatureAtlas
 from interplm_core.errors import InterPLMError
 
@@ -49,7 +50,7 @@ def _atlas_location() -> tuple[str, float] | None:
     if not path:
         return None
     folder = Path(path).expanduser()
-    manifest = folder / "manifest.json"
+    manifest = AtlasLayout(folder).manifest_path
     return str(folder), (manifest.stat().st_mtime if manifest.is_file() else 0.0)
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..uniprot import feature_residues
 
 RESIDUE_LEVEL_TYPES = frozenset({
     "Active site", "Binding site", "Cofactor", "Glycosylation", "Modified residue",
     "Amino acid", "Disulfide bond", "Cross-link", "Site", "Lipidation",
 })
-PAIR_TYPES = frozenset({"Disulfide bond", "Cross-link"})
 #: UniProt feature types that are concepts (others: chain, variants, conflicts... are not).
 CONCEPT_TYPES = RESIDUE_LEVEL_TYPES | frozenset({
     "Signal", "Transit peptide", "Propeptide", "Topological domain", "Transmembrane",
@@ -58,9 +58,7 @@ class ConceptInstance:
 
     def positions(self) -> list[int]:
         """1-based residues the instance labels."""
-        if self.kind in PAIR_TYPES and self.end != self.start:
-            return [self.start, self.end]
-        return list(range(self.start, self.end + 1))
+        return list(feature_residues(self.kind, self.start, self.end))
 
 
 def concept_type(concept: str) -> str:

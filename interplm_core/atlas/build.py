@@ -231,7 +231,7 @@ def _finalize(layout, manifest, options, worker, shards, protein_count, residue_
                   "--map pca is instant)…", file=sys.stderr, flush=True)
         layers[layer] = (stats, feature_map(unit, options.map_method), shard_dirs)
     temporary = layout.database_path.with_suffix(".duckdb.tmp")
-    con = create_database(temporary, manifest, layout.corpus_path, layers, options.top_k, protein_count, residue_count)
+    con = create_database(temporary, layout.corpus_path, layers, options.top_k, protein_count, residue_count)
     try:
         if options.annotations is not None:
             from .concept_pass import annotate

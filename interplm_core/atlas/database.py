@@ -10,7 +10,7 @@ Tables (each with a `layer` column):
                       top_features, top_activations)
     residues(layer, protein_index, position, feature, activation)   sorted, for range queries
     concept_metrics(...), best_concepts(...)                        when annotations were given
-    histogram_bins(bin, low, high), meta(key, value)
+    histogram_bins(bin, low, high)
 
 Rows are inserted in sorted order so DuckDB's zone maps make point and range lookups
 (one feature, one protein's residue range) take milliseconds.
@@ -18,7 +18,6 @@ Rows are inserted in sorted order so DuckDB's zone maps make point and range loo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -35,7 +34,6 @@ def _sql_list(paths: list[Path]) -> str:
 
 def create_database(
     path: Path,
-    manifest: dict,
     corpus_path: Path,
     layers: dict[int, tuple[LayerStats, np.ndarray, list[Path]]],
     top_k: int,
@@ -46,14 +44,12 @@ def create_database(
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in sorted(manifest.items())])
     bins = pd.DataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(bin_bounds())], columns=["bin", "low", "high"])
     con.register("bins_frame", bins)
     con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins_frame")
     con.unregister("bins_frame")
     con.execute(
-        f"CREATE TABLE proteins AS SELECT * FROM read_parquet('{corpus_path}') ORDER BY protein_index"
+        f"CREATE TABLE proteins AS SELECT * FROM read_parquet({_sql_list([corpus_path])}) ORDER BY protein_index"
     )
     con.execute("CREATE UNIQUE INDEX proteins_record ON proteins(record_id)")
     first = True

@@ -28,8 +28,7 @@ def unit_decoder(decoder_weight: np.ndarray) -> np.ndarray:
     """Decoder columns [D, F] as unit rows [F, D]; zero rows for dead features."""
     vectors = np.asarray(decoder_weight, dtype=np.float32).T.copy()
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    np.divide(vectors, norms, out=vectors, where=norms > 0)
-    vectors[(norms == 0)[:, 0]] = 0
+    np.divide(vectors, norms, out=vectors, where=norms > 0)  # a zero-norm row stays zero
     return vectors
 
 

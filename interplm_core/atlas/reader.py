@@ -1,13 +1,11 @@
 """Read-only queries on a built atlas, for the CLI and the app (each in milliseconds).
 
-The app finds its atlas through the environment variable INTERPLM_ATLAS (a directory made
-by `interplm atlas build`); `open_default_atlas()` returns None when it is unset.
+The app finds its atlas through the environment variable INTERPLM_ATLAS (`ATLAS_ENV`, a
+directory made by `interplm atlas build`; see ui/atlas_views.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from pathlib import Path
 
@@ -20,12 +18,6 @@ from .feature_map import similar_features
 from .layout import AtlasLayout
 
 ATLAS_ENV = "INTERPLM_ATLAS"
-
-
-def open_default_atlas() -> "FeatureAtlas | None":
-    """The atlas named by INTERPLM_ATLAS, or None if the variable is unset."""
-    path = os.environ.get(ATLAS_ENV, "").strip()
-    return FeatureAtlas(Path(path).expanduser()) if path else None
 
 
 class FeatureAtlas:
@@ -42,6 +34,7 @@ class FeatureAtlas:
         self._con = duckdb.connect(str(self.layout.database_path), read_only=True)
         self._lock = threading.Lock()
         self._decoders: dict[int, np.ndarray] = {}
+        self._maxima: dict[int, np.ndarray] = {}
 
     def close(self) -> None:
         self._con.close()
@@ -89,9 +82,12 @@ class FeatureAtlas:
 
     def maxima(self, layer: int) -> np.ndarray:
         """InterPLM's normalisation vector for this corpus: global max of each RAW feature."""
-        if layer not in self.layers:
-            raise InputError(f"This atlas covers layer(s) {', '.join(map(str, self.layers))}, not layer {layer}.")
-        return np.load(self.layout.maxima_path(layer))
+        self.check(layer)
+        if layer not in self._maxima:  # read once: every feature check asks for the count
+            maxima = np.load(self.layout.maxima_path(layer))
+            maxima.setflags(write=False)  # shared by every caller
+            self._maxima[layer] = maxima
+        return self._maxima[layer]
 
     def feature(self, layer: int, feature: int) -> dict:
         """Summary of one feature: maxima, frequencies, mean, histogram, map position, best concept."""
@@ -210,5 +206,3 @@ class FeatureAtlas:
             [layer],
         )
 
-    def meta(self) -> dict:
-        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta").itertuples(index=False)}

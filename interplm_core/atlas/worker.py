@@ -51,11 +51,6 @@ class ShardWorker:
             on_protein=on_protein,
         )
 
-    def published_scale(self, layer: int) -> np.ndarray | None:
-        """The maxima reported activations are divided by (None when they are raw)."""
-        inv = self.inv_scales[layer]
-        return None if inv is None else inverse_scale(inv)
-
     def decoder_weight(self, layer: int) -> np.ndarray:
         return self.raw_saes[layer].decoder_weight.numpy()
 
