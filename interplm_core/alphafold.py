@@ -9,6 +9,7 @@ AlphaFold writes as the same value on every atom of a residue.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -27,8 +28,17 @@ class AlphaFoldModel:
     url: str
     format: str  # "pdb" or "cif"
     data: bytes
-    structure: Structure
-    plddt: list[float]  # one per residue of chain A, in residue order
+
+    @functools.cached_property
+    def structure(self) -> Structure:
+        """The parsed file, on first use (the app parses the text through its own cache instead)."""
+        return parse_structure(self.data, self.format)
+
+    @functools.cached_property
+    def plddt(self) -> list[float]:
+        """One value per residue of the first chain, in residue order."""
+        chain = self.structure.chains[self.structure.chain_ids[0]]
+        return [float(r.b_factor) if r.b_factor is not None else float("nan") for r in chain.residues]
 
     @property
     def sequence(self) -> str:
@@ -94,9 +104,6 @@ def fetch_model(accession: str, settings: Settings | None = None, prefer: str = 
         )
     if response.status != 200:
         raise NetworkError(f"Downloading {url} gave HTTP {response.status}. Try again later.")
-    structure = parse_structure(response.body, fmt)
-    chain = structure.chains[structure.chain_ids[0]]
-    plddt = [float(r.b_factor) if r.b_factor is not None else float("nan") for r in chain.residues]
     return AlphaFoldModel(
         accession=str(acc),
         entry_id=str(record.get("entryId")),
@@ -104,6 +111,4 @@ def fetch_model(accession: str, settings: Settings | None = None, prefer: str = 
         url=url,
         format=fmt,
         data=response.body,
-        structure=structure,
-        plddt=plddt,
     )

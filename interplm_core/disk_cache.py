@@ -96,9 +96,6 @@ class ResponseCache:
                 return
             self._cache.delete(rows[0][0], retry=True)
 
-    def delete(self, key: str) -> bool:
-        return bool(self._cache.delete(key, retry=True))
-
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 
@@ -111,9 +108,6 @@ class ResponseCache:
     def volume(self) -> int:
         """Bytes used on disk (SQLite file plus value files)."""
         return int(self._cache.volume())
-
-    def clear(self) -> None:
-        self._cache.clear(retry=True)
 
     def close(self) -> None:
         self._cache.close()

@@ -60,10 +60,6 @@ class HttpResponse(CachedResponse):
     def json(self):
         return json.loads(self.body.decode("utf-8"))
 
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
 
 _sessions: dict[tuple, requests.Session] = {}
 _sessions_lock = threading.Lock()
@@ -112,7 +108,6 @@ def get(
     *,
     what: str | None = None,
     follow_redirects: bool = True,
-    use_cache: bool = True,
     accept: str | None = None,
 ) -> HttpResponse:
     """GET `url` through the cache. `what` names the thing for messages ("UniProt entry P69905").
@@ -123,11 +118,10 @@ def get(
     settings = settings or get_settings()
     what = what or url
     key = cache_key(url, follow_redirects)
-    cache = get_response_cache(settings) if use_cache else None
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None:
-            return HttpResponse(hit.url, hit.status, hit.body, hit.headers, from_cache=True)
+    cache = get_response_cache(settings)
+    hit = cache.get(key)
+    if hit is not None:
+        return HttpResponse(hit.url, hit.status, hit.body, hit.headers, from_cache=True)
     if settings.offline:
         raise OfflineError(
             f"Offline mode is on and the {what} is not in the local cache "
@@ -136,9 +130,15 @@ def get(
             "`python -m interplm_core prefetch ACCESSION`."
         )
     response = _download(url, settings, what, follow_redirects, accept)
-    if cache is not None and response.status in CACHEABLE_STATUSES:
+    if response.status in CACHEABLE_STATUSES:
         cache.put(key, response)
     return response
+
+
+def _timed_out(settings: Settings, what: str, url: str) -> NetworkError:
+    return NetworkError(
+        f"Timed out after {settings.http_timeout:g} s while fetching the {what} from {url}: {_OFFLINE_HINT}."
+    )
 
 
 def _download(
@@ -161,16 +161,10 @@ def _download(
             f"({_reason(err)}). The service may be busy or down: {_OFFLINE_HINT}."
         ) from err
     except (requests.exceptions.Timeout, _ReadTimeout) as err:
-        raise NetworkError(
-            f"Timed out after {settings.http_timeout:g} s while fetching the {what} from {url}: "
-            f"{_OFFLINE_HINT}."
-        ) from err
+        raise _timed_out(settings, what, url) from err
     except requests.exceptions.ConnectionError as err:
         if _is_timeout(err):  # urllib3 reports read timeouts after retries as connection errors
-            raise NetworkError(
-                f"Timed out after {settings.http_timeout:g} s while fetching the {what} from {url}: "
-                f"{_OFFLINE_HINT}."
-            ) from err
+            raise _timed_out(settings, what, url) from err
         raise NetworkError(
             f"Could not connect to fetch the {what} from {url} ({_reason(err)}): {_OFFLINE_HINT}."
         ) from err

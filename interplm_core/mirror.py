@@ -53,6 +53,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from .uniprot import ACCESSION_RE  # UniProt's accession grammar, as the real service applies it
+
 log = logging.getLogger(__name__)
 
 #: `shared/fixtures` next to the repository checkout.
@@ -65,9 +67,6 @@ DEMERGED_ACCESSIONS = {"Q0DMG0": ["P69905", "P68871"]}
 DEFAULT_SLOW_SECONDS = 5.0
 
 # --------------------------------------------------------------------- built entries
-ACCESSION_RE = re.compile(
-    r"^(?:[OPQ][0-9][A-Z0-9]{3}[0-9]|[A-NR-Z][0-9](?:[A-Z][A-Z0-9]{2}[0-9]){1,2})(?:-[0-9]+)?$"
-)
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,6 @@ class FixtureStore:
             raise FileNotFoundError(
                 f"Fixtures directory {self.fixtures_dir} does not exist; pass --fixtures DIR."
             )
-        self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- UniProt
     @functools.cached_property

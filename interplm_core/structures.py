@@ -313,12 +313,8 @@ def write_atoms(atoms, fmt: str, data_block: str = "structure") -> str:
 
 def pdb_to_cif(pdb_text: str, data_block: str = "structure") -> str:
     """Convert a PDB file (all models, all atoms) to mmCIF with biotite."""
-    from biotite.structure.io import pdb, pdbx
+    from biotite.structure.io import pdb
 
     handle = pdb.PDBFile.read(io.StringIO(pdb_text))
     atoms = handle.get_structure(altloc="all", extra_fields=["b_factor", "occupancy"])
-    out = pdbx.CIFFile()
-    pdbx.set_structure(out, atoms, data_block=data_block)
-    buffer = io.StringIO()
-    out.write(buffer)
-    return buffer.getvalue()
+    return write_atoms(atoms, "cif", data_block)
