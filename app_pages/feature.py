@@ -31,13 +31,11 @@ def _choose() -> None:
 if current_atlas() is not None:
     with st.expander("Find a feature in the atlas: by concept, keyword, or on the map of all features"):
         search_tab, map_tab = st.tabs(["Search", "Map"])
+        # A pick in either opens that feature through a callback, before the page's next run.
         with search_tab:
-            found = render_feature_search(protein.layer)
+            render_feature_search(protein.layer)
         with map_tab:
-            clicked = render_feature_map(protein.layer, highlight=st.session_state["feature_id"])
-        picked = clicked if clicked is not None else found
-        if picked is not None and picked != st.session_state["feature_id"]:
-            st.rerun()  # open_feature() put it first in the selection; redraw the page for it
+            render_feature_map(protein.layer, highlight=st.session_state["feature_id"])
 
 c1, c2 = st.columns([1, 3])
 c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1] - 1, step=1, key="feature_id",

@@ -6,8 +6,8 @@ the rest of the page works as before.
 
 Entry points for the Feature page:
     render_atlas_section(feature, layer, result)  the atlas card of one feature
-    render_feature_search(layer) -> int | None     search by concept / keyword / number
-    render_feature_map(layer, highlight) -> int | None   clickable map of all features
+    render_feature_search(layer)                   search by concept / keyword / number
+    render_feature_map(layer, highlight)           clickable map of all features
     open_feature(feature)                          make `feature` the selected one
 """
 
@@ -25,9 +25,10 @@ from interplm_core.atlas.layout import AtlasLayout
 from interplm_core.atlas.reader import ATLAS_ENV, FeatureAtlas
 from interplm_core.errors import InterPLMError
 
+from .state import set_selected
+
 #: Session-state key of the feature the atlas views asked to open.
 OPEN_KEY = "atlas_feature"
-MAX_SELECTED = 3
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -75,8 +76,7 @@ def best_concept_labels(layer: int) -> dict[int, str]:
 def open_feature(feature: int) -> None:
     """Make `feature` the one shown: first in the page's selection, and in OPEN_KEY."""
     st.session_state[OPEN_KEY] = int(feature)
-    selected = [f for f in st.session_state.get("selected", []) if f != feature]
-    st.session_state["selected"] = [int(feature), *selected][:MAX_SELECTED]
+    set_selected([int(feature), *st.session_state.get("selected", [])])
 
 
 def _atlas_or_message(layer: int) -> FeatureAtlas | None:
@@ -245,35 +245,34 @@ def _render_similar(atlas: FeatureAtlas, layer: int, feature: int) -> None:
 # ---------------------------------------------------------------------------- search and map
 
 
-def render_feature_search(layer: int, key: str = "atlas_search") -> int | None:
+def render_feature_search(layer: int, key: str = "atlas_search") -> None:
     """Search box: concept (e.g. 'zinc', 'Active site'), protein keyword, or feature number.
 
-    Returns the feature the user picked in the results (and opens it), else None.
+    Picking a result opens that feature (first in the selection) before the next run.
     """
     atlas = _atlas_or_message(layer)
     if atlas is None:
-        return None
+        return
     text = st.text_input("Find features by concept, keyword or number", key=key,
                          placeholder="e.g. Disulfide bond, kinase, 1234")
     if not text.strip():
-        return None
+        return
     try:
         found = atlas.search(layer, text, limit=50)
     except InterPLMError as err:
         st.error(str(err))
-        return None
+        return
     if found.empty:
         st.caption(f"No feature of layer {layer} matches '{text}'.")
-        return None
-    event = st.dataframe(found, key=f"{key}_results", hide_index=True, on_select="rerun",
-                         selection_mode="single-row")
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        chosen = int(found.iloc[rows[0]]["feature"])
-        if st.session_state.get(OPEN_KEY) != chosen:
-            open_feature(chosen)
-        return chosen
-    return None
+        return
+    results_key = f"{key}_results"
+
+    def picked() -> None:  # a callback: runs only when the pick changes, before the next run
+        rows = st.session_state[results_key].selection.rows
+        if rows:
+            open_feature(int(found.iloc[rows[0]]["feature"]))
+
+    st.dataframe(found, key=results_key, hide_index=True, on_select=picked, selection_mode="single-row")
 
 
 def feature_map_figure(points, highlight: int | None = None) -> go.Figure:
@@ -298,25 +297,25 @@ def feature_map_figure(points, highlight: int | None = None) -> go.Figure:
     return fig
 
 
-def render_feature_map(layer: int, highlight: int | None = None, key: str = "atlas_map") -> int | None:
-    """The interactive map of all features; a clicked point opens that feature (returned)."""
+def render_feature_map(layer: int, highlight: int | None = None, key: str = "atlas_map") -> None:
+    """The interactive map of all features; a clicked point opens that feature before the next run."""
     atlas = _atlas_or_message(layer)
     if atlas is None:
-        return None
+        return
     points = atlas.feature_map(layer)
     if points.empty:
         st.caption("No live features to map.")
-        return None
+        return
     method = atlas.manifest.get("map_method", "pca")
-    event = st.plotly_chart(feature_map_figure(points, highlight), key=f"{key}_{layer}", on_select="rerun",
-                            selection_mode=("points",), config={"displaylogo": False})
+    chart_key = f"{key}_{layer}"
+
+    def picked() -> None:  # a callback: runs only when the pick changes, before the next run
+        points = st.session_state[chart_key].selection.points
+        if points:
+            chosen = points[0].get("customdata")
+            open_feature(int(chosen[0] if isinstance(chosen, (list, tuple)) else chosen))
+
+    st.plotly_chart(feature_map_figure(points, highlight), key=chart_key, on_select=picked,
+                    selection_mode=("points",), config={"displaylogo": False})
     st.caption("Map: " + ("UMAP of decoder vectors (cosine)." if method == "umap" else
                           "first two principal components of the unit decoder vectors (a linear projection)."))
-    picked = (event.selection.points if event is not None and event.selection else [])
-    if picked:
-        chosen = picked[0].get("customdata")
-        chosen = int(chosen[0] if isinstance(chosen, (list, tuple)) else chosen)
-        if st.session_state.get(OPEN_KEY) != chosen:
-            open_feature(chosen)
-        return chosen
-    return None
