@@ -12,6 +12,7 @@ from ui import panels
 from ui import resources
 from ui.chart_clicks import chart_clicks
 from ui.loader import show_error
+from ui.state import set_selected
 
 st.title("Compare")
 protein = st.session_state.get("protein")
@@ -19,6 +20,13 @@ if protein is None:
     st.info("Load a protein on the Protein page first (protein A); then compare it here with mutants or another sequence.")
     st.page_link("app_pages/protein.py", label="Go to the Protein page", icon=":material/biotech:")
     st.stop()
+
+
+
+def _basis(protein) -> tuple:
+    """What a comparison was computed from: protein A, its layer and its scale."""
+    return protein.record.sequence, protein.layer, protein.normalized
+
 
 st.markdown(f"**A:** {protein.title} · layer {protein.layer}")
 mode = st.radio("Compare A with", ["Point mutations", "Another sequence"], key="compare_mode", horizontal=True)
@@ -42,19 +50,20 @@ if go:
             result_b = resources.pipeline().features([record_b], protein.layer, normalized=protein.normalized)[0]
         comparison = compare_activations(protein.record.sequence, protein.result.activations,
                                          record_b.sequence, result_b.activations)
-        st.session_state["comparison"] = (protein.record.sequence, protein.layer, record_b, comparison, positions)
+        # Kept with what it was computed from: another protein, layer or scale makes it stale.
+        st.session_state["comparison"] = (_basis(protein), record_b, comparison, positions)
         if comparison.features.size:
-            st.session_state["selected"] = [int(comparison.features[0])]
+            set_selected([int(comparison.features[0])])
     except Exception as err:
         show_error(err, "Could not compare")
 
 stored = st.session_state.get("comparison")
-if stored is None or stored[0] != protein.record.sequence or stored[1] != protein.layer:
+if stored is None or stored[0] != _basis(protein):
     st.caption("Enter mutations (e.g. the first residue of A is "
                f"{protein.record.sequence[0]}1) or a second sequence, then press Compare.")
     st.stop()
 
-_, _, record_b, comparison, positions = stored
+_, record_b, comparison, positions = stored
 appear, vanish = comparison.of_kind("appears"), comparison.of_kind("vanishes")
 c1, c2, c3 = st.columns(3)
 c1.metric("Features that appear in B", len(appear))

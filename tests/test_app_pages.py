@@ -83,3 +83,18 @@ def test_offline_mode_serves_cached_answers_and_explains_missing_ones(app_env):
     error = at.error[0].value
     assert "Could not load this protein" in error and "unexpected" not in error
     assert "LYSC_HUMAN" in texts(at)
+
+
+def test_comparison_is_not_shown_for_another_scale(app_env):
+    """A comparison computed on normalised features is stale once A is shown raw."""
+    at = new_app(acc="P61626")
+    at.run()
+    at.switch_page("app_pages/compare.py").run()
+    at.text_input(key="mutations").input("K19R")
+    at.button[0].click().run()
+    assert "B: K19R (148 aa)" in texts(at)
+    at.switch_page("app_pages/protein.py").run()
+    at.toggle(key="normalized").set_value(False).run()  # the Protein page recomputes A, raw
+    assert not at.exception and not at.session_state["protein"].normalized
+    at.switch_page("app_pages/compare.py").run()
+    assert "Enter mutations" in texts(at) and "B: K19R" not in texts(at)
