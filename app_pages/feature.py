@@ -46,7 +46,7 @@ c2.markdown(f"### f{feature} on {protein.title}")
 c2.caption(f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} · max {values.max():.3f} · "
            f"fires on {(values > 0).sum()} of {len(values)} residues")
 
-scale = 1.0 if protein.normalized else float(max(values.max(), 1e-6))
+scale = structure_view.colour_scale([values], protein.normalized)
 threshold = st.slider("Firing threshold (share of the colour scale)", 0.0, 1.0, 0.3, 0.05, key="feature_threshold")
 st.plotly_chart(figures.profile_figure(protein.record.sequence, values, feature, threshold=threshold * scale,
                                        normalized=protein.normalized, tracks=protein.tracks()),

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from interplm_core.figures import FEATURE_COLOURS
 from ui import panels
 from ui.exports import render_exports
 from ui.loader import EXAMPLES, ProteinRequest, load_into_session, recompute, show_error
@@ -93,7 +94,7 @@ with right:
     selected = st.session_state["selected"]
     if not selected:
         st.caption("Click a row of the heatmap (or use the chooser above) to select up to three features.")
-    for f, colour in zip(selected, panels.FEATURE_COLOURS):
+    for f, colour in zip(selected, FEATURE_COLOURS):
         values = result.activations[:, f]
         top = values.argsort()[::-1][:5]
         where = ", ".join(f"{protein.record.sequence[i]}{i + 1} ({values[i]:.2f})" for i in top if values[i] > 0)

@@ -129,9 +129,7 @@ def heatmap_figure(
     plddt: Sequence[float] | None = None,
     residue_error: Sequence[float] | None = None,
     selected: Sequence[int] = (),
-    title: str = "",
     dark: bool = False,
-    highlight_positions: Sequence[int] = (),
     feature_notes: Mapping[int, str] | None = None,
 ) -> go.Figure:
     """Residues x features heatmap with annotation, pLDDT and error tracks on a shared x axis.
@@ -171,9 +169,6 @@ def heatmap_figure(
             fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=features.index(feature) - 0.5,
                           y1=features.index(feature) + 0.5, line=dict(color=FEATURE_COLOURS[i], width=2.5),
                           fillcolor=_TRANSPARENT, row=1, col=1, name=f"selected {label}")
-    for position in highlight_positions:
-        if 1 <= position <= length:
-            fig.add_vline(x=x[position - 1], line=dict(color="#ff7f0e", width=1, dash="dot"), row=1, col=1)
 
     for row, (kind, _) in enumerate(extra, start=2):
         if kind == "annotations":
@@ -205,8 +200,7 @@ def heatmap_figure(
     fig.update_xaxes(title_text="residue", row=len(heights), col=1)
     total_px = 110 + int(16 * max(len(features), 8)) + sum(int(h * 70) for _, h in extra)
     fig.update_layout(
-        title=dict(text=title, x=0.0, font=dict(size=15)) if title else None,
-        height=max(360, total_px), margin=dict(l=10, r=30, t=40 if title else 10, b=40),
+        height=max(360, total_px), margin=dict(l=10, r=30, t=10, b=40),
         dragmode="zoom", hovermode="closest", clickmode="event", bargap=0,
         paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT, uirevision=f"{sequence[:30]}{length}",
     )

@@ -15,6 +15,7 @@ viewer needs a few dozen style calls, not one per residue).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -52,6 +53,14 @@ def blend(colour: str, t: float, base: str = NEUTRAL) -> str:
     t = float(min(max(t, 0.0), 1.0))
     a, b = _hex_to_rgb(base), _hex_to_rgb(colour)
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
+
+
+def colour_scale(values: Sequence[np.ndarray], normalized: bool) -> float:
+    """The activation that gets a feature's full colour (viewer, scripts, profile threshold):
+    1 for normalised features, comparable across proteins; else the largest value shown."""
+    if normalized:
+        return 1.0
+    return max(max((float(np.max(v, initial=0.0)) for v in values), default=0.0), 1e-6)
 
 
 def residue_colours(
@@ -131,7 +140,7 @@ class ViewerScene:
     zoom: dict  # the selection the camera frames when a model is first shown
     background: str = "white"
 
-    @property
+    @functools.cached_property
     def model_key(self) -> str:
         """Changes only when the model does: the live viewer reloads (and re-frames) on change."""
         return hashlib.sha1(self.model.encode("utf-8", "replace")).hexdigest()[:16]

@@ -172,3 +172,10 @@ def test_scene_resets_styles_hides_water_and_shows_ligands(lysozyme):
     data = scene.to_data()
     assert data["background"] == "#0f1419" and data["model"] == rex and len(data["model_key"]) == 16
     assert sv.build_scene(rex, "pdb", mapping, []).model_key == scene.model_key  # same model, same key
+
+
+def test_colour_scale_is_one_for_normalised_features_else_the_largest_value():
+    values = [np.array([0.0, 2.5]), np.array([4.0, 1.0])]
+    assert sv.colour_scale(values, normalized=True) == 1.0
+    assert sv.colour_scale(values, normalized=False) == 4.0
+    assert sv.colour_scale([np.zeros(3)], normalized=False) == 1e-6  # a silent feature: no division by zero

@@ -95,7 +95,7 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
                                        protein.result.activations[:, first])
 
     tracks = structure_view.default_tracks(selected, protein.result.activations)
-    scale = 1.0 if protein.normalized else float(max(protein.result.activations[:, selected].max(), 1e-6))
+    scale = structure_view.colour_scale([t.values for t in tracks], protein.normalized)
     c1, c2, c3, c4 = st.columns(4)
     c1.download_button(f"{fmt.upper()} with f{first} as B-factor", bfactor_file, file_name=structure_name,
                        mime="chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif", key="dl_bfactor")

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from interplm_core import figures, structure_view
-from interplm_core.figures import FEATURE_COLOURS, SORT_CHOICES
+from interplm_core.figures import SORT_CHOICES
 
 from . import resources
 from .atlas_views import best_concept_labels
@@ -102,13 +102,15 @@ def structure_controls(prefix: str, has_plddt: bool) -> tuple[str, str, float]:
     return mode, style, threshold
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _scene(text: str, fmt: str, sequence: str, chain: str, placement: int, track_data: tuple, mode: str,
-           plddt: tuple | None, style: str, threshold: float, scale: float, dark: bool) -> structure_view.ViewerScene:
+           plddt: np.ndarray | None, style: str, threshold: float, scale: float, dark: bool) -> structure_view.ViewerScene:
+    """Cached by its arguments (arrays are hashed as bytes); a resource, not data: the scene is
+    immutable, and a data cache would copy the structure text on every hit."""
     mapping = resources.residue_mapping(sequence, text, fmt, chain, placement)
-    tracks = [structure_view.FeatureTrack(f, np.asarray(v), c) for f, v, c in track_data]
+    tracks = [structure_view.FeatureTrack(f, v, c) for f, v, c in track_data]
     return structure_view.build_scene(
-        text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt else None, style=style,
+        text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt is not None else None, style=style,
         threshold=threshold, scale=scale, background="#0f1419" if dark else "white",
     )
 
@@ -147,12 +149,12 @@ def render_structure(protein: LoadedProtein, tracks: list[structure_view.Feature
         return
     view = placement_chooser(protein, prefix)
     mode, style, threshold = structure_controls(prefix, view.plddt is not None)
-    scale = scale if scale is not None else (1.0 if protein.normalized else
-                                            max(float(np.max([t.values.max() for t in tracks], initial=0)), 1e-6))
-    track_data = tuple((t.feature, tuple(float(v) for v in t.values), t.colour) for t in tracks)
+    if scale is None:
+        scale = structure_view.colour_scale([t.values for t in tracks], protein.normalized)
+    track_data = tuple((t.feature, np.asarray(t.values, dtype=float), t.colour) for t in tracks)
     scene = _scene(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
                    view.mapping.chosen + 1, track_data, mode,
-                   tuple(float(v) for v in view.plddt) if view.plddt is not None else None, style,
+                   view.plddt, style,
                    threshold * scale, scale, is_dark())
     if legend is None:
         legend = " ".join(f"<span style='color:{t.colour}'>■</span> f{t.feature}" for t in tracks) or "no feature selected"
@@ -165,6 +167,3 @@ def render_structure(protein: LoadedProtein, tracks: list[structure_view.Feature
 def selected_tracks(protein: LoadedProtein) -> list[structure_view.FeatureTrack]:
     return structure_view.default_tracks(st.session_state["selected"], protein.result.activations)
 
-
-def colour_legend() -> str:
-    return " ".join(f"<span style='color:{c}'>■</span> f{f}" for f, c in zip(st.session_state["selected"], FEATURE_COLOURS))

@@ -55,7 +55,7 @@ def uniprot_entry(query: str, is_offline: bool):
 
 @dataclass(frozen=True)
 class StructureFile:
-    """A structure's text and where it came from; `plddt_by_residue` only for AlphaFold models."""
+    """A structure's text and where it came from; `is_alphafold` says whether B-factors are pLDDT."""
 
     text: str
     fmt: str
@@ -114,16 +114,15 @@ def three_dmol_url() -> str:
     return STATIC_3DMOL_URL if STATIC_3DMOL.is_file() else CDN_3DMOL_URL
 
 
-def cache_sizes() -> dict[str, int]:
-    """Bytes in the feature cache and in the HTTP response cache."""
+def cache_sizes() -> dict[str, int | str]:
+    """Bytes in the feature cache and in the HTTP response cache (why not, if it cannot be read)."""
     out = {"features": pipeline().disk.size_bytes()}
     try:
         from interplm_core.disk_cache import get_response_cache
 
         out["downloads"] = int(get_response_cache(settings()).volume())
     except OSError as err:
-        st.session_state["_cache_size_error"] = str(err)
-        out["downloads"] = 0
+        out["downloads"] = f"unreadable ({err.__class__.__name__})"
     return out
 
 

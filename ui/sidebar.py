@@ -20,7 +20,6 @@ def _size(n: int) -> str:
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GB"
 
 
 def synthetic_state() -> bool | None:
@@ -57,7 +56,9 @@ def render_sidebar() -> None:
             else:
                 st.caption("Weights load on the first analysis.")
             sizes = resources.cache_sizes()
-            st.markdown(f"**Cache** features {_size(sizes['features'])}, downloads {_size(sizes['downloads'])}")
+            downloads = sizes["downloads"]
+            st.markdown(f"**Cache** features {_size(sizes['features'])}, "
+                        f"downloads {downloads if isinstance(downloads, str) else _size(downloads)}")
             st.caption(f"Offline: {'on' if resources.offline() else 'off'} · cache in {resources.settings().cache_dir}")
             stats = status["stats"]
             st.caption(f"Model runs {stats['model_calls']}, cache hits {stats['memory_hits'] + stats['disk_hits']}")
