@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("INTERPLM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+FIXTURES = Path(os.environ.get("INTERPLM_FIXTURES", REPO / "interplm_core" / "demo_data"))
 sys.path.insert(0, str(REPO))
 
 from bench.results_file import write_section  # noqa: E402

@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     mirror.add_argument("--port", type=int, default=8765)
     mirror.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     mirror.add_argument("--weights", help="weights directory to serve (default: INTERPLM_WEIGHTS_DIR)")
-    mirror.add_argument("--fixtures", help="fixtures directory (default: shared/fixtures beside the repo)")
+    mirror.add_argument("--fixtures", help="fixtures directory (default: the recordings bundled with the package)")
     mirror.set_defaults(handler=_cmd_mirror)
 
     prefetch = subparsers.add_parser("prefetch", help="warm the caches so a session can run offline")

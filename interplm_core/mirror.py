@@ -5,7 +5,8 @@ Tests, demos and offline talks point the clients at it (`INTERPLM_UNIPROT_URL`,
 `HF_ENDPOINT`) and everything runs over real HTTP on 127.0.0.1, in the real URL
 layouts and JSON schemas, with nothing leaving the machine.
 
-What it serves, from the fixtures directory (default: `shared/fixtures` beside the repo)
+What it serves, from the fixtures directory (default: the recordings bundled in
+`interplm_core/demo_data/`, provenance and licences in its SOURCES.md)
 and an optional weights directory:
 
 * UniProt  `/uniprotkb/{acc}.json|.fasta`, `/uniprotkb/{acc}?format=json|fasta`,
@@ -57,8 +58,8 @@ from .uniprot import ACCESSION_RE  # UniProt's accession grammar, as the real se
 
 log = logging.getLogger(__name__)
 
-#: `shared/fixtures` next to the repository checkout.
-DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+#: The recorded responses shipped with the package (see demo_data/SOURCES.md).
+DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parent / "demo_data"
 
 # --------------------------------------------------------------------- simulated cases
 MERGED_ACCESSIONS = {"Q0MRG0": "P61626"}

@@ -25,7 +25,7 @@ import numpy as np
 
 from .figures import FEATURE_COLOURS, PLDDT_BANDS
 
-#: 3Dmol.js from the CDN, used only when no local copy is served (see scripts/install_3dmol.sh).
+#: 3Dmol.js from the CDN, used only when the vendored copy (static/vendor/3Dmol-min.js) is missing.
 CDN_3DMOL_URL = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
 NEUTRAL = "#d0d0d0"
 LEVELS = 8
@@ -331,8 +331,8 @@ def _page(body: str, height: int) -> str:
         "<style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>"
         f"<script>{SOFTWARE_GL_PROBE}</script>{body}"
         "<p id='interplm-3dmol-missing' style='display:none;font:14px sans-serif;color:#a00;padding:8px'>"
-        "The 3D viewer could not load 3Dmol.js. Run scripts/install_3dmol.sh to serve a local copy "
-        "(the app then needs no internet), or allow access to cdn.jsdelivr.net.</p>"
+        "The 3D viewer could not load 3Dmol.js. Open this page where static/vendor/3Dmol-min.js "
+        "is served, or allow access to cdn.jsdelivr.net.</p>"
         "<script>setTimeout(function(){ if (typeof $3Dmol === 'undefined') {"
         " document.getElementById('interplm-3dmol-missing').style.display='block'; } }, 6000);</script>"
         "</body></html>"

@@ -1,7 +1,7 @@
 """Pytest fixtures: a loopback mirror of UniProt, AlphaFold DB, RCSB, the HF hub and fair-esm.
 
 `mirror` (session): a running `interplm_core.mirror.Mirror` (`.url`, `.server`,
-`.requests`, `.sim_url(...)`), serving `shared/fixtures` and a small weights directory
+`.requests`, `.sim_url(...)`), serving the bundled recordings (`interplm_core/demo_data`) and a small weights directory
 of placeholder files in the real layout (tests that need loadable weights start their
 own mirror with `Mirror(weights_dir=...)`, as `weights_mirror` does).
 `mirror_env` (function): points every client at the mirror and the cache at a fresh

@@ -1,4 +1,4 @@
-"""Where the repository and the shared real fixtures are."""
+"""Where the repository and its bundled real recordings are."""
 
 from pathlib import Path
 
@@ -14,8 +14,7 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The recorded real responses and structures in ../shared/fixtures."""
-    path = REPO_ROOT.parent / "shared" / "fixtures"
-    if not path.is_dir():
-        pytest.fail(f"shared fixtures not found at {path}: the checkout must sit beside shared/")
-    return path
+    """The recorded real responses and structures bundled with the package (demo_data/SOURCES.md)."""
+    from interplm_core.mirror import DEFAULT_FIXTURES_DIR
+
+    return DEFAULT_FIXTURES_DIR

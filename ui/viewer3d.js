@@ -196,8 +196,9 @@ export default function (component) {
   const generation = ++state.generation;
   const timer = setTimeout(() => {
     if (!window.$3Dmol) {
-      showMessage(state, "The 3D viewer is still waiting for 3Dmol.js. Run scripts/install_3dmol.sh to serve "
-        + "a local copy (the app then needs no internet), or allow access to cdn.jsdelivr.net.");
+      showMessage(state, "The 3D viewer is still waiting for 3Dmol.js. The app serves its own copy from "
+        + "static/vendor/3Dmol-min.js; if that file is missing, restore it from the repository "
+        + "(git checkout static/vendor), or allow access to cdn.jsdelivr.net.");
     }
   }, 6000);
   load3Dmol(data.js_url)
@@ -209,8 +210,8 @@ export default function (component) {
     })
     .catch((err) => {
       clearTimeout(timer);
-      showMessage(state, "The 3D viewer could not load 3Dmol.js (" + err.message + "). Run "
-        + "scripts/install_3dmol.sh to serve a local copy (the app then needs no internet), "
-        + "or allow access to cdn.jsdelivr.net.");
+      showMessage(state, "The 3D viewer could not load 3Dmol.js (" + err.message + "). The app serves its own "
+        + "copy from static/vendor/3Dmol-min.js; if that file is missing, restore it from the "
+        + "repository (git checkout static/vendor), or allow access to cdn.jsdelivr.net.");
     });
 }
