@@ -16,14 +16,13 @@ import numpy as np
 import torch
 
 from .esm_embed import EsmEmbedder, load_embedder
+from .ranking import rank_features
 from .registry import DEFAULT_MODEL, get_model_spec
 from .results_cache import CachedArrays, DiskResultCache, MemoryCache, result_key
 from .sae import SparseAutoencoder, load_sae, reconstruction_quality
 from .sequences import SequenceRecord
 from .settings import Settings, get_settings
 from .weights import WeightsFile, esm_checkpoint_files, file_fingerprint, is_synthetic_file, sae_file
-
-SORT_ORDERS = ("max", "mean", "first")
 
 
 @dataclass
@@ -47,21 +46,10 @@ class FeatureResult:
         return self.activations.shape[0]
 
     def top_features(self, k: int = 10, by: str = "max") -> list[dict]:
-        """The k features that fire most on this protein, ordered by `by`.
-
-        `max`: highest activation anywhere; `mean`: mean over residues; `first`: among the
-        features ranked by max, those that fire first along the chain come first.
-        """
-        if by not in SORT_ORDERS:
-            raise ValueError(f"sort order must be one of {SORT_ORDERS}")
+        """The k features that fire most on this protein, ordered by `by` (see `ranking.rank_features`)."""
         maxima = self.activations.max(axis=0)
         means = self.activations.mean(axis=0)
-        active = np.flatnonzero(maxima > 0)
-        score = means if by == "mean" else maxima
-        ranked = active[np.lexsort((active, -score[active]))][:k]
-        if by == "first":
-            first = (self.activations[:, ranked] > 0).argmax(axis=0)
-            ranked = ranked[np.lexsort((ranked, first))]
+        ranked = rank_features(self.activations, k, by)
         return [
             {
                 "feature": int(f),
@@ -183,11 +171,11 @@ class FeaturePipeline:
         for index, (record, key) in enumerate(zip(records, keys)):
             cached = self.memory.get(key)
             if cached is not None:
-                self.stats.memory_hits += 1
+                self._count("memory_hits")
             else:
                 cached = self.disk.get(key)
                 if cached is not None:
-                    self.stats.disk_hits += 1
+                    self._count("disk_hits")
                     self.memory.put(key, cached)
             if cached is None:
                 missing.append(index)
@@ -204,7 +192,7 @@ class FeaturePipeline:
             for start in range(0, len(missing), chunk):
                 part = missing[start:start + chunk]
                 embeddings = embedder.embed([records[i].sequence for i in part], layer)
-                self.stats.model_calls += 1
+                self._count("model_calls")
                 for index, embedding in zip(part, embeddings):
                     arrays = self._encode(sae, embedding, normalized)
                     self.memory.put(keys[index], arrays)
@@ -213,6 +201,11 @@ class FeaturePipeline:
                 if on_progress:
                     on_progress(total - len(missing) + start + len(part), total)
         return results  # type: ignore[return-value]
+
+    def _count(self, counter: str) -> None:
+        """`+=` on a shared counter is not atomic: sessions run on threads of one process."""
+        with self._lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     @staticmethod
     def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool) -> CachedArrays:

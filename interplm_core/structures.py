@@ -119,6 +119,20 @@ def detect_format(filename_or_format: str | None, text: str = "") -> str:
     )
 
 
+def gunzip_capped(raw: bytes, limit: int) -> bytes:
+    """Decompress a gzip upload, reading at most `limit` + 1 bytes (a small bomb cannot fill memory)."""
+    try:
+        out = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(limit + 1)
+    except (OSError, EOFError) as err:
+        raise InputError(f"The gzip-compressed file is damaged or truncated ({err}). Upload it again.") from err
+    if len(out) > limit:
+        raise InputError(
+            f"The decompressed file is over the {limit / 1e6:.1f} MB limit. "
+            "Upload a single chain or a smaller file."
+        )
+    return out
+
+
 def decode_structure_bytes(data: bytes | str, max_bytes: int | None = None) -> str:
     """Text of an upload: size limit, gzip transparently, and a clear error for binary data."""
     limit = max_bytes if max_bytes is not None else max_upload_bytes()
@@ -132,15 +146,7 @@ def decode_structure_bytes(data: bytes | str, max_bytes: int | None = None) -> s
             "Upload a single chain or a smaller file (or raise INTERPLM_MAX_UPLOAD_BYTES)."
         )
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(limit + 1)
-        except (OSError, EOFError) as err:
-            raise InputError(f"The gzip-compressed file is damaged or truncated ({err}). Upload it again.") from err
-        if len(raw) > limit:
-            raise InputError(
-                f"The decompressed structure is over the {limit / 1e6:.1f} MB limit. "
-                "Upload a single chain or a smaller file."
-            )
+        raw = gunzip_capped(raw, limit)
     if not raw.strip():
         raise InputError("The structure file is empty. Upload a PDB or mmCIF file with atoms.")
     if b"\x00" in raw[:4096]:

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from interplm_core import figures
+from interplm_core.ranking import rank_features
 
 
 def _acts():
@@ -20,17 +21,17 @@ def _acts():
 
 def test_rank_features_orders():
     a = _acts()
-    assert figures.rank_features(a, 10, "max") == [3, 7, 1, 5]
-    assert figures.rank_features(a, 10, "mean") == [1, 3, 7, 5]
-    assert figures.rank_features(a, 2, "max") == [3, 7]
-    assert figures.rank_features(a, 10, "first")[-1] == 7  # fires last along the chain
+    assert rank_features(a, 10, "max") == [3, 7, 1, 5]
+    assert rank_features(a, 10, "mean") == [1, 3, 7, 5]
+    assert rank_features(a, 2, "max") == [3, 7]
+    assert rank_features(a, 10, "first")[-1] == 7  # fires last along the chain
     with pytest.raises(ValueError):
-        figures.rank_features(a, 3, "alphabetical")
+        rank_features(a, 3, "alphabetical")
 
 
 def test_clustered_order_keeps_cofiring_features_together():
     a = _acts()
-    order = figures.rank_features(a, 10, "clustered")
+    order = rank_features(a, 10, "clustered")
     assert sorted(order) == [1, 3, 5, 7]
     assert abs(order.index(3) - order.index(5)) == 1
     assert order.index(7) in (0, 3)  # the feature firing elsewhere sits at an end

@@ -9,12 +9,12 @@ import numpy as np
 import streamlit as st
 
 from interplm_core import figures, structure_view
-from interplm_core.figures import SORT_CHOICES
+from interplm_core.ranking import SORT_CHOICES, rank_features
+from interplm_core.session import LoadedProtein, plddt_per_position
 
 from . import resources
 from .atlas_views import best_concept_labels
 from .chart_clicks import chart_clicks
-from .loader import LoadedProtein
 from .state import MAX_SELECTED, set_selected
 from .viewer3d import live_viewer
 
@@ -65,7 +65,7 @@ def feature_chooser(options: list[int], key: str = "selected_widget") -> list[in
 
 
 def displayed_features(protein: LoadedProtein) -> list[int]:
-    return figures.rank_features(protein.result.activations, int(st.session_state["top_n"]), st.session_state["sort"])
+    return rank_features(protein.result.activations, int(st.session_state["top_n"]), st.session_state["sort"])
 
 
 def heatmap_controls() -> None:
@@ -134,7 +134,7 @@ def placement_chooser(protein: LoadedProtein, prefix: str):
     if chosen != mapping.chosen + 1:
         remapped = resources.residue_mapping(protein.record.sequence, view.file.text, view.file.fmt,
                                              mapping.chain_id, chosen)
-        plddt = resources.plddt_per_position(remapped) if view.file.is_alphafold else None
+        plddt = plddt_per_position(remapped) if view.file.is_alphafold else None
         st.session_state["protein"] = replace(protein, structure=replace(view, mapping=remapped, plddt=plddt))
         st.rerun()  # so that everything drawn from the protein (exports too) uses the new placement
     return view

@@ -10,13 +10,18 @@ failure can be retried.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from interplm_core.pipeline import FeaturePipeline
+from interplm_core.registry import DEFAULT_MODEL, ModelSpec, get_model_spec
+from interplm_core.session import (
+    Sources,
+    StructureFile,
+    fetch_alphafold_structure,
+    fetch_pdb_structure,
+)
 from interplm_core.settings import Settings, get_settings
 
 STATIC_3DMOL = Path(__file__).resolve().parents[1] / "static" / "vendor" / "3Dmol-min.js"
@@ -35,15 +40,25 @@ def settings() -> Settings:
     return get_settings().with_(offline=offline())
 
 
+def model() -> str:
+    """This session's model key (the registry's default until the user picks another)."""
+    return str(st.session_state.get("model", DEFAULT_MODEL))
+
+
+def spec() -> ModelSpec:
+    return get_model_spec(model())
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _pipeline(weights_dir: str | None, cache_dir: str, is_offline: bool) -> FeaturePipeline:
+def _pipeline(model_key: str, weights_dir: str | None, cache_dir: str, is_offline: bool) -> FeaturePipeline:
     base = get_settings().with_(offline=is_offline)
-    return FeaturePipeline(settings=base, progress=False)
+    return FeaturePipeline(model=model_key, settings=base, progress=False)
 
 
 def pipeline() -> FeaturePipeline:
+    """The shared pipeline of this session's model and settings (weights load on first use)."""
     s = settings()
-    return _pipeline(str(s.weights_dir) if s.weights_dir else None, str(s.cache_dir), s.offline)
+    return _pipeline(model(), str(s.weights_dir) if s.weights_dir else None, str(s.cache_dir), s.offline)
 
 
 @st.cache_data(show_spinner=False, max_entries=256, ttl=24 * 3600)
@@ -53,34 +68,14 @@ def uniprot_entry(query: str, is_offline: bool):
     return fetch_entry(query, get_settings().with_(offline=is_offline))
 
 
-@dataclass(frozen=True)
-class StructureFile:
-    """A structure's text and where it came from; `is_alphafold` says whether B-factors are pLDDT."""
-
-    text: str
-    fmt: str
-    source: str  # e.g. "AlphaFold DB AF-P61626-F1 (v4)" or "PDB 4HHB" or "upload: x.pdb"
-    file_stem: str
-    is_alphafold: bool
-
-
 @st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
 def alphafold_structure(accession: str, is_offline: bool) -> StructureFile:
-    from interplm_core.alphafold import fetch_model
-
-    model = fetch_model(accession, get_settings().with_(offline=is_offline))
-    text = model.data.decode("utf-8", errors="replace")
-    version = f" (v{model.version})" if model.version else ""
-    return StructureFile(text, model.format, f"AlphaFold DB {model.entry_id}{version}", model.entry_id, True)
+    return fetch_alphafold_structure(accession, get_settings().with_(offline=is_offline))
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
 def pdb_structure(pdb_id: str, is_offline: bool) -> StructureFile:
-    from interplm_core.rcsb import fetch_structure_file, normalize_pdb_id
-
-    entry = normalize_pdb_id(pdb_id)
-    data = fetch_structure_file(entry, get_settings().with_(offline=is_offline), fmt="cif")
-    return StructureFile(data.decode("utf-8", errors="replace"), "cif", f"PDB {entry}", entry, False)
+    return fetch_pdb_structure(pdb_id, get_settings().with_(offline=is_offline))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -98,12 +93,15 @@ def residue_mapping(sequence: str, text: str, fmt: str, chain: str | None, place
     return map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None, placement=placement)
 
 
-def plddt_per_position(mapping) -> np.ndarray:
-    """pLDDT for each sequence position (NaN where the model has no residue)."""
-    return np.array(
-        [m.residue.b_factor if m.residue is not None and m.residue.b_factor is not None else np.nan
-         for m in mapping.positions],
-        dtype=float,
+def sources() -> Sources:
+    """The cached look-ups above, for `interplm_core.session.load_protein`."""
+    is_offline = offline()
+    return Sources(
+        uniprot_entry=lambda query: uniprot_entry(query, is_offline),
+        alphafold_structure=lambda accession: alphafold_structure(accession, is_offline),
+        pdb_structure=lambda pdb_id: pdb_structure(pdb_id, is_offline),
+        parsed_structure=parsed_structure,
+        residue_mapping=residue_mapping,
     )
 
 
@@ -131,7 +129,7 @@ def weights_dir_is_synthetic() -> bool | None:
     s = get_settings()
     if not s.weights_dir:
         return None
-    path = s.weights_dir / "esm2_t6_8M_UR50D.pt"
+    path = s.weights_dir / f"{spec().esm_name}.pt"
     if not path.is_file():
         return None
     from interplm_core.weights import is_synthetic_file

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from interplm_core.figures import SORT_CHOICES
+from interplm_core.ranking import SORT_CHOICES
 
 #: Pasted sequences longer than this stay out of the URL (browsers cap URL length).
 MAX_URL_SEQUENCE = 1500
