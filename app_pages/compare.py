@@ -4,12 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from interplm_core import figures, structure_view
-from interplm_core.compare import compare_activations
-from interplm_core.mutations import apply_mutations, mutant_label, parse_mutations
-from interplm_core.sequences import SequenceRecord, parse_sequence_input
-from ui import panels
-from ui import resources
+from interplm_core import figures, session, structure_view
+from ui import panels, resources
 from ui.chart_clicks import chart_clicks
 from ui.loader import show_error
 from ui.state import set_selected
@@ -24,8 +20,8 @@ if protein is None:
 
 
 def _basis(protein) -> tuple:
-    """What a comparison was computed from: protein A, its layer and its scale."""
-    return protein.record.sequence, protein.layer, protein.normalized
+    """What a comparison was computed from: protein A, its model, layer and scale."""
+    return protein.record.sequence, protein.model, protein.layer, protein.normalized
 
 
 st.markdown(f"**A:** {protein.title} · layer {protein.layer}")
@@ -39,21 +35,15 @@ with st.form("compare_form", border=True):
 
 if go:
     try:
-        if mode == "Point mutations":
-            mutations = parse_mutations(st.session_state["mutations"])
-            record_b = SequenceRecord(mutant_label(mutations), apply_mutations(protein.record.sequence, mutations))
-            positions = [m.position for m in mutations]
-        else:
-            record_b = parse_sequence_input(st.session_state["compare_text"])[0]
-            positions = []
-        with st.spinner(f"Computing features of {record_b.id}…"):
-            result_b = resources.pipeline().features([record_b], protein.layer, normalized=protein.normalized)[0]
-        comparison = compare_activations(protein.record.sequence, protein.result.activations,
-                                         record_b.sequence, result_b.activations)
-        # Kept with what it was computed from: another protein, layer or scale makes it stale.
-        st.session_state["comparison"] = (_basis(protein), record_b, comparison, positions)
-        if comparison.features.size:
-            set_selected([int(comparison.features[0])])
+        with st.spinner("Computing the features of protein B…"):
+            if mode == "Point mutations":
+                result = session.compare(protein, resources.pipeline(), mutations=st.session_state["mutations"])
+            else:
+                result = session.compare(protein, resources.pipeline(), sequence=st.session_state["compare_text"])
+        # Kept with what it was computed from: another protein, model, layer or scale makes it stale.
+        st.session_state["comparison"] = (_basis(protein), result)
+        if result.comparison.features.size:
+            set_selected([int(result.comparison.features[0])])
     except Exception as err:
         show_error(err, "Could not compare")
 
@@ -63,7 +53,8 @@ if stored is None or stored[0] != _basis(protein):
                f"{protein.record.sequence[0]}1) or a second sequence, then press Compare.")
     st.stop()
 
-_, record_b, comparison, positions = stored
+_, result = stored
+record_b, comparison, positions = result.record_b, result.comparison, result.mutated_positions
 appear, vanish = comparison.of_kind("appears"), comparison.of_kind("vanishes")
 c1, c2, c3 = st.columns(3)
 c1.metric("Features that appear in B", len(appear))

@@ -1,10 +1,10 @@
 """Feature page: one SAE feature on the current protein (profile, structure, top residues, atlas)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from interplm_core import figures, structure_view
+from interplm_core.session import top_residues
 from ui import panels
 from ui.atlas_views import current_atlas, render_atlas_section, render_feature_map, render_feature_search
 from ui.state import set_selected
@@ -59,12 +59,10 @@ with left:
     panels.render_structure(protein, track, "feature3d", scale=scale)
 with right:
     st.markdown("#### Top residues")
-    order = np.argsort(-values, kind="stable")
-    order = [i for i in order if values[i] > 0][:15]
     rows = []
-    for i in order:
-        notes = protein.entry.annotations_at(i + 1) if protein.entry is not None else []
-        rows.append({"position": i + 1, "residue": protein.record.sequence[i], "activation": round(float(values[i]), 4),
+    for position, residue, value in top_residues(result, feature, k=15):
+        notes = protein.entry.annotations_at(position) if protein.entry is not None else []
+        rows.append({"position": position, "residue": residue, "activation": round(value, 4),
                      "UniProt annotation": "; ".join(notes)})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="top_residues")

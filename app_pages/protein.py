@@ -3,12 +3,17 @@
 import streamlit as st
 
 from interplm_core.figures import FEATURE_COLOURS
-from ui import panels
+from interplm_core.registry import MODELS
+from interplm_core.session import EXAMPLES, ProteinRequest, top_residues
+from ui import panels, resources
 from ui.exports import render_exports
-from ui.loader import EXAMPLES, ProteinRequest, load_into_session, recompute, show_error
+from ui.loader import load_into_session, recompute, show_error
+from ui.state import on_model_change
 
+spec = resources.spec()
 st.title("InterPLM Explorer")
-st.caption("ESM-2 8M · InterPLM sparse autoencoders (10,240 features per layer, layers 1-6)")
+st.caption(f"{spec.label} · InterPLM sparse autoencoders ({spec.dict_size:,} features per layer, "
+           f"layers {', '.join(map(str, spec.sae_layers))})")
 
 SOURCES = ("Example", "UniProt", "Sequence", "Upload")
 SOURCE_LABELS = {"Example": "Example", "UniProt": "UniProt accession / name",
@@ -22,7 +27,7 @@ with st.container(border=True):
         for col, (acc, (label, _)) in zip(cols, EXAMPLES.items()):
             if col.button(f"{acc}\n\n{label}", key=f"example_{acc}", width="stretch"):
                 st.session_state["query"] = acc
-                request = ProteinRequest(accession=acc)
+                request = ProteinRequest.example(acc)
     elif source == "UniProt":
         c1, c2 = st.columns([3, 1])
         c1.text_input("UniProt accession or entry name", key="query", placeholder="P61626 or LYSC_HUMAN")
@@ -32,10 +37,12 @@ with st.container(border=True):
                      placeholder=">my_protein\nMKTAYIAKQRQISFVKSHFSRQ…")
         st.text_input("PDB ID for the structure (optional)", key="pdb_id", placeholder="e.g. 1UBQ")
     else:
-        upload = st.file_uploader("FASTA, PDB or mmCIF file", type=["fasta", "fa", "faa", "txt", "pdb", "ent", "cif", "mmcif"],
+        upload = st.file_uploader("FASTA, PDB or mmCIF file (or .gz of one)", type=["fasta", "fa", "faa", "txt", "pdb", "ent", "cif", "mmcif", "gz"],
                                   key="upload")
-    c1, c2, c3 = st.columns([2, 2, 1])
-    c1.radio("Layer", [1, 2, 3, 4, 5, 6], key="layer", horizontal=True)
+    c0, c1, c2, c3 = st.columns([1, 2, 2, 1])
+    c0.selectbox("Model", list(MODELS), key="model", format_func=lambda key: MODELS[key].label,
+                 on_change=on_model_change)
+    c1.radio("Layer", list(spec.sae_layers), key="layer", horizontal=True)
     c2.toggle("Normalised features (0-1, max over Swiss-Prot = 1)", key="normalized")
     analyse = c3.button("Analyse", type="primary", width="stretch", disabled=source == "Example")
 
@@ -60,18 +67,19 @@ protein = st.session_state.get("protein")
 if protein is None:
     st.info("Pick an example, or enter a UniProt accession or a sequence and press **Analyse**.")
     st.stop()
-if (protein.layer, protein.normalized) != (st.session_state["layer"], st.session_state["normalized"]):
+wanted = (st.session_state["model"], st.session_state["layer"], st.session_state["normalized"])
+if (protein.model, protein.layer, protein.normalized) != wanted:
     try:
         protein = recompute(protein, int(st.session_state["layer"]), bool(st.session_state["normalized"]), activity)
         st.session_state["protein"] = protein
     except Exception as err:
         with activity.container():
-            show_error(err, "Could not compute that layer")
+            show_error(err, f"Could not compute {spec.label} layer {st.session_state['layer']}")
 
 st.subheader(protein.title)
 result = protein.result
 st.caption(
-    f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} features · "
+    f"{MODELS[protein.model].label} layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} features · "
     f"SAE reconstruction: {result.fraction_variance_explained:.1%} of variance explained (MSE {result.mse:.4f})"
     + (" · from cache" if result.from_cache else "")
 )
@@ -96,8 +104,7 @@ with right:
         st.caption("Click a row of the heatmap (or use the chooser above) to select up to three features.")
     for f, colour in zip(selected, FEATURE_COLOURS):
         values = result.activations[:, f]
-        top = values.argsort()[::-1][:5]
-        where = ", ".join(f"{protein.record.sequence[i]}{i + 1} ({values[i]:.2f})" for i in top if values[i] > 0)
+        where = ", ".join(f"{residue}{position} ({value:.2f})" for position, residue, value in top_residues(result, f))
         st.markdown(f"<span style='color:{colour}'>■</span> **f{f}** · max {values.max():.3f} · "
                     f"fires on {(values > 0).sum()} residues  \n{where or 'silent here'}", unsafe_allow_html=True)
     if selected:

@@ -8,9 +8,9 @@ as possible.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -135,7 +135,8 @@ class FeaturePipeline:
             return {
                 "model": self.spec.esm_name,
                 "synthetic": self.synthetic,
-                "files": [{"what": what, "path": str(f.path), "source": f.source} for what, f in files],
+                "files": [{"what": what, "path": str(f.path), "source": f.source, "source_label": f.source_label}
+                          for what, f in files],
                 "disk_cache_bytes": self.disk.size_bytes(),
                 "disk_cache_dir": str(self.disk.directory),
                 "stats": vars(self.stats).copy(),

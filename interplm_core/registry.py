@@ -23,6 +23,8 @@ class ModelSpec:
     sae_repo: str  # Hugging Face repository id
     sae_layers: tuple[int, ...]
     dict_size: int
+    label: str  # what the app shows, e.g. "ESM-2 8M"
+    default_layer: int  # the layer a new session opens at
     max_residues: int = 1022  # 1,024 positions minus BOS and EOS
 
     @property
@@ -56,6 +58,8 @@ MODELS: dict[str, ModelSpec] = {
             sae_repo="Elana/InterPLM-esm2-8m",
             sae_layers=(1, 2, 3, 4, 5, 6),
             dict_size=10_240,
+            label="ESM-2 8M",
+            default_layer=3,
         ),
         ModelSpec(
             key="esm2_t33_650M",
@@ -66,6 +70,8 @@ MODELS: dict[str, ModelSpec] = {
             sae_repo="Elana/InterPLM-esm2-650m",
             sae_layers=(1, 9, 18, 24, 30, 33),
             dict_size=10_240,
+            label="ESM-2 650M",
+            default_layer=18,
         ),
     )
 }

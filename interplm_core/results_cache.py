@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from pathlib import Path
 import diskcache
 import numpy as np
 
+log = logging.getLogger(__name__)
 
 def result_key(sequence: str, model: str, layer: int, normalized: bool, fingerprints: tuple[str, ...]) -> str:
     text = "|".join([model, str(layer), "norm" if normalized else "raw", *fingerprints, sequence])
@@ -103,6 +105,7 @@ class DiskResultCache:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interplm-cache-writer")
         self._pending: list[Future] = []
         self._pending_lock = threading.Lock()
+        self._write_error_logged = False
 
     def get(self, key: str) -> CachedArrays | None:
         blob = self._store.get(key)
@@ -113,8 +116,23 @@ class DiskResultCache:
 
     def put_later(self, key: str, item: CachedArrays) -> None:
         future = self._writer.submit(self.put, key, item)
+        future.add_done_callback(self._log_write_error)
         with self._pending_lock:
             self._pending = [f for f in self._pending if not f.done()] + [future]
+
+    def _log_write_error(self, future: Future) -> None:
+        """A failed background write is logged once per cache (a full disk fails every write):
+        results are still returned, only not kept for next time."""
+        error = future.exception()
+        if error is None:
+            return
+        with self._pending_lock:
+            if self._write_error_logged:
+                return
+            self._write_error_logged = True
+        log.warning("Could not write to the feature cache in %s (%s: %s); results are not kept on disk "
+                    "until this is fixed. Further write errors are not logged.",
+                    self.directory, type(error).__name__, error)
 
     def flush(self) -> None:
         """Wait for queued writes; re-raise the first one that failed."""

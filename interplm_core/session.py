@@ -16,8 +16,8 @@ callbacks (`on_step(label)`, `on_progress(done, total)`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -421,6 +421,9 @@ def compare(
     "K48R, A123G") or with another sequence or FASTA text (`sequence`, first record)."""
     if (mutations is None) == (sequence is None):
         raise InputError("Compare with either mutations or a second sequence.")
+    if pipeline.spec.key != protein.model:
+        raise InputError(f"Protein A was computed with {protein.model}, not {pipeline.spec.key}; "
+                         "analyse it again with the chosen model first.")
     if mutations is not None:
         parsed = parse_mutations(mutations) if isinstance(mutations, str) else list(mutations)
         record_b = SequenceRecord(mutant_label(parsed), apply_mutations(protein.record.sequence, parsed))

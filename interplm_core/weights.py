@@ -39,7 +39,21 @@ class WeightsFile:
     """A weights file on disk and where it came from (weights dir, cache, download)."""
 
     path: Path
-    source: str
+    source: str  # a key of SOURCE_LABELS
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+
+#: Where a weights file came from, as a user reads it (the app's status panel).
+SOURCE_LABELS = {
+    "weights dir": "weights folder",
+    "torch hub cache": "torch hub cache",
+    "hugging face cache": "Hugging Face cache",
+    "downloaded": "downloaded now",
+    "hugging face": "downloaded now",
+}
 
 
 def load_torch_file(path: Path, mmap: bool = False) -> object:

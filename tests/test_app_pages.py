@@ -63,7 +63,8 @@ def test_sidebar_status_offline_and_presentation(app_env):
     at.run()
     shown = texts(at)
     assert "**Weights** synthetic (meaningless features)" in shown
-    assert "ESM-2: weights dir" in shown
+    assert "ESM-2: weights folder" in shown  # the label of WeightsFile.source "weights dir"
+    assert "SAE layer 3 (normalised): weights folder" in shown
     assert "**Cache** features" in shown
     at.toggle(key="offline").set_value(True).run()
     assert "Offline: on" in texts(at)

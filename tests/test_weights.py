@@ -182,3 +182,22 @@ def test_real_checkpoint_needs_namespace_allowed(synthetic_weights_dir):
     # 7,512,474 parameters as published, plus the rotary inv_freq buffers saved with the state dict.
     rotary = sum(t.numel() for k, t in checkpoint["model"].items() if k.endswith("inv_freq"))
     assert params - rotary == 7_512_474
+
+
+def test_every_weights_source_has_a_label_for_users():
+    """Each source string weights.py can produce is one the status panel translates."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from interplm_core import weights
+
+    tree = ast.parse(inspect.getsource(weights))
+    produced = {
+        node.args[1].value for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "WeightsFile"
+        and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
+    }
+    assert produced == {"weights dir", "torch hub cache", "downloaded", "hugging face cache", "hugging face"}
+    assert produced <= set(weights.SOURCE_LABELS)
+    assert weights.WeightsFile(Path("x"), "weights dir").source_label == "weights folder"

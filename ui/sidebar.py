@@ -7,14 +7,6 @@ import streamlit as st
 
 from . import resources
 
-SOURCE_NAMES = {
-    "weights_dir": "weights folder",
-    "torch_hub": "torch hub cache",
-    "hf_cache": "Hugging Face cache",
-    "download": "downloaded now",
-}
-
-
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -52,7 +44,7 @@ def render_sidebar() -> None:
             st.markdown(f"**Model** {status['model']}  \n**Weights** {kind}")
             if status["files"]:
                 for f in status["files"]:
-                    st.caption(f"{f['what']}: {SOURCE_NAMES.get(f['source'], f['source'])}")
+                    st.caption(f"{f['what']}: {f['source_label']}")
             else:
                 st.caption("Weights load on the first analysis.")
             sizes = resources.cache_sizes()

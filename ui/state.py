@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from interplm_core.ranking import SORT_CHOICES
+from interplm_core.registry import DEFAULT_MODEL, MODELS, get_model_spec
 
 #: Pasted sequences longer than this stay out of the URL (browsers cap URL length).
 MAX_URL_SEQUENCE = 1500
@@ -20,7 +21,8 @@ DEFAULTS = {
     "query": "P61626",  # UniProt accession or entry name
     "sequence_text": "",
     "pdb_id": "",
-    "layer": 3,
+    "model": DEFAULT_MODEL,  # a key of interplm_core.registry.MODELS
+    "layer": get_model_spec(DEFAULT_MODEL).default_layer,
     "normalized": True,
     "top_n": 30,
     "sort": "max",
@@ -61,8 +63,13 @@ def apply_query_params(params: dict) -> None:
         s["_autoload"] = True
     if params.get("pdb"):
         s["pdb_id"] = params["pdb"].strip()[:12]
-    if str(params.get("layer", "")).isdigit() and 1 <= int(params["layer"]) <= 6:
+    if params.get("model") in MODELS:
+        s["model"] = params["model"]
+    spec = get_model_spec(s["model"])
+    if str(params.get("layer", "")).isdigit() and int(params["layer"]) in spec.sae_layers:
         s["layer"] = int(params["layer"])
+    elif s["layer"] not in spec.sae_layers:
+        s["layer"] = spec.default_layer
     if params.get("raw") == "1":
         s["normalized"] = False
     if str(params.get("n", "")).isdigit():
@@ -70,19 +77,20 @@ def apply_query_params(params: dict) -> None:
     if params.get("sort") in SORT_CHOICES:
         s["sort"] = params["sort"]
     if params.get("f"):
-        s["selected"] = parse_feature_list(params["f"])
+        s["selected"] = parse_feature_list(params["f"], spec.dict_size)
     if params.get("present") == "1":
         s["presentation"] = True
     if params.get("mut"):
         s["mutations"] = params["mut"][:400]
 
 
-def parse_feature_list(text: str) -> list[int]:
-    """'12,345' -> [12, 345]; ignores anything that is not a feature id, keeps at most three."""
+def parse_feature_list(text: str, dict_size: int) -> list[int]:
+    """'12,345' -> [12, 345]; ignores anything that is not a feature id below `dict_size`,
+    keeps at most three."""
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip().lstrip("f")
-        if part.isdigit() and 0 <= int(part) < 10_240 and int(part) not in out:
+        if part.isdigit() and 0 <= int(part) < dict_size and int(part) not in out:
             out.append(int(part))
     return out[:MAX_SELECTED]
 
@@ -100,6 +108,7 @@ def current_query_params() -> dict[str, str]:
             params["seq"] = value
     if s.get("pdb_id"):
         params["pdb"] = s["pdb_id"]
+    params["model"] = s["model"]
     params["layer"] = str(s["layer"])
     if not s["normalized"]:
         params["raw"] = "1"
@@ -121,6 +130,13 @@ def sync_url() -> None:
     wanted = current_query_params()
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
+
+
+def on_model_change() -> None:
+    """A newly chosen model keeps the layer if it has an SAE there, else opens at its default."""
+    spec = get_model_spec(st.session_state["model"])
+    if st.session_state["layer"] not in spec.sae_layers:
+        st.session_state["layer"] = spec.default_layer
 
 
 def set_selected(features: list[int]) -> None:
