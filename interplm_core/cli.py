@@ -7,30 +7,17 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from .cli_atlas import register as register_atlas_commands
+from .cli_common import note, parse_layers, warn_if_synthetic
 from .cli_data import register as register_data_commands
 from .errors import InputError, InterPLMError
 from .registry import DEFAULT_MODEL, MODELS
-
-
-def parse_layers(text: str) -> list[int]:
-    """'1-6', '3', '1,3,5' or '1-2,6' -> sorted layer numbers."""
-    layers: set[int] = set()
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                layers.update(range(low, high + 1))
-            else:
-                layers.add(int(part))
-    except ValueError:
-        raise InputError(f"Cannot read layers '{text}': write them like 1-6, 4 or 1,3,5.") from None
-    return sorted(layers)
 
 
 def _cmd_weights_synthetic(args) -> int:
@@ -54,22 +41,22 @@ def _cmd_weights_fetch(args) -> int:
 
 
 def _read_records(args):
+    """The records of --sequence / --fasta / --uniprot (a UniProt look-up goes through the session)."""
     from .sequences import parse_sequence_input
 
-    if args.sequence is not None:
-        return parse_sequence_input(args.sequence)
     if args.fasta is not None:
         path = Path(args.fasta)
         if not path.is_file():
             raise InputError(f"FASTA file not found: {path}")
         return parse_sequence_input(path.read_text(errors="replace"))
-    from .sequences import SequenceRecord
-    from .uniprot import fetch_entry
+    if args.sequence is not None:
+        return parse_sequence_input(args.sequence)
+    from .session import ProteinRequest, resolve_input
 
-    entry = fetch_entry(args.uniprot)
-    if entry.redirected_from:
-        print(f"Note: {entry.redirect_note}", file=sys.stderr)
-    return [SequenceRecord(entry.accession, entry.sequence, entry.protein_name or "")]
+    found = resolve_input(ProteinRequest(accession=args.uniprot), with_structure=False)
+    for text in found.notes:
+        note(text)
+    return [found.record]
 
 
 def _cmd_features(args) -> int:
@@ -82,8 +69,7 @@ def _cmd_features(args) -> int:
     results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **{r.record_id: r.activations for r in results})
-    if any(r.synthetic for r in results):
-        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    warn_if_synthetic(any(r.synthetic for r in results))
     scale = "normalised" if not args.unnormalized else "raw"
     for result in results:
         print(
@@ -98,6 +84,41 @@ def _cmd_features(args) -> int:
                 f"{feat['mean_activation']:>8.4f}  {residue}{feat['argmax_position']:<4}  {feat['active_residues']:>8}"
             )
     print(f"\nWrote {len(results)} array(s) of shape [length, {results[0].activations.shape[1]}] to {out}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .registry import get_model_spec
+
+    get_model_spec(args.model).check_layer(args.layer)  # before any download or model load
+    if args.mutations is not None:
+        from .mutations import parse_mutations
+
+        parse_mutations(args.mutations)  # a typo fails here, before the model loads
+    from .pipeline import FeaturePipeline
+    from .session import ProteinRequest, compare, load_protein
+
+    request = ProteinRequest(accession=args.uniprot) if args.uniprot else ProteinRequest(text=args.sequence)
+    pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
+    protein = load_protein(request, pipeline, args.layer, normalized=not args.unnormalized, with_structure=False)
+    for text in protein.notes:
+        note(text)
+    if args.mutations is not None:
+        result = compare(protein, pipeline, mutations=args.mutations)
+    else:
+        result = compare(protein, pipeline, sequence=args.sequence_b)
+    warn_if_synthetic(result.synthetic)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    c = result.comparison
+    print(f"A {result.record_a.id} ({len(result.record_a.sequence)} aa)  vs  B {result.record_b.id} "
+          f"({len(result.record_b.sequence)} aa), layer {result.layer}, identity {c.identity:.1%}")
+    print(f"appear in B: {len(c.of_kind('appears'))}, vanish in B: {len(c.of_kind('vanishes'))}")
+    print(f"{'feature':>7}  {'change':<9}  {'max A':>8}  {'max B':>8}  {'total':>8}")
+    for row in c.rows():
+        print(f"{row['feature']:>7}  {row['change']:<9}  {row['max_a']:>8.3f}  {row['max_b']:>8.3f}  "
+              f"{row['total_residue_change']:>8.3f}")
     return 0
 
 
@@ -131,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     features.add_argument("--quiet", action="store_true", help="no progress bars")
     features.set_defaults(handler=_cmd_features)
+    comparison = commands.add_parser("compare", help="how SAE features change between a protein and its mutant or another sequence")
+    a_source = comparison.add_mutually_exclusive_group(required=True)
+    a_source.add_argument("--uniprot", help="protein A: a UniProt accession or entry name")
+    a_source.add_argument("--sequence", help="protein A: a sequence or FASTA text (first record)")
+    b_source = comparison.add_mutually_exclusive_group(required=True)
+    b_source.add_argument("--mutations", help="protein B as point mutants of A, e.g. K48R,A123G (A's numbering)")
+    b_source.add_argument("--sequence-b", help="protein B: a sequence or FASTA text (first record)")
+    comparison.add_argument("--layer", type=int, required=True)
+    comparison.add_argument("--json", action="store_true", help="print JSON (see README) instead of a table")
+    comparison.add_argument("--unnormalized", action="store_true", help="raw activations (not scaled to max 1)")
+    comparison.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    comparison.add_argument("--quiet", action="store_true", help="no progress bars")
+    comparison.set_defaults(handler=_cmd_compare)
     register_data_commands(commands)
     register_atlas_commands(commands)
     return parser

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from .cli_common import parse_layers, warn_if_synthetic
 from .errors import InputError
 from .registry import DEFAULT_MODEL, MODELS
 
@@ -81,7 +81,6 @@ def register(subparsers) -> None:
 def _cmd_build(args) -> int:
     from .atlas.build import BuildOptions, build_atlas
     from .atlas.engine_ray import RayOptions
-    from .cli import parse_layers
 
     options = BuildOptions(
         layers=parse_layers(args.layer),
@@ -99,8 +98,7 @@ def _cmd_build(args) -> int:
         progress=not args.quiet,
     )
     report = build_atlas(Path(args.fasta), Path(args.out), options)
-    if report.synthetic:
-        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    warn_if_synthetic(report.synthetic)
     rate = report.residues * len(options.layers) / report.seconds_shards if report.shards_computed == report.shards_total else None
     print(
         f"Atlas of {report.proteins:,} proteins ({report.residues:,} residues), layer(s) "

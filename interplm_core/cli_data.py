@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_common import fetch_entry_noted, parse_layers
 from .errors import InputError
 from .registry import DEFAULT_MODEL, MODELS
 
@@ -49,11 +50,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_uniprot(args) -> int:
-    from .uniprot import fetch_entry
-
-    entry = fetch_entry(args.query)
-    if entry.redirected_from:
-        print(f"Note: {entry.redirect_note}", file=sys.stderr)
+    entry = fetch_entry_noted(args.query)
     if args.json:
         data = entry.to_json()
         out = {
@@ -99,12 +96,7 @@ def _cmd_structure_map(args) -> int:
     for warning in structure.warnings:
         print(f"Note: {warning}", file=sys.stderr)
     if args.uniprot:
-        from .uniprot import fetch_entry
-
-        entry = fetch_entry(args.uniprot)
-        if entry.redirected_from:
-            print(f"Note: {entry.redirect_note}", file=sys.stderr)
-        sequence = entry.sequence
+        sequence = fetch_entry_noted(args.uniprot).sequence
     else:
         sequence = _read_sequence(args.sequence)
     mapping = map_to_structure(sequence, structure, chain_id=args.chain, placement=args.placement)
@@ -150,19 +142,16 @@ def _cmd_mirror(args) -> int:
 def _cmd_prefetch(args) -> int:
     from .alphafold import fetch_model
     from .errors import NotFoundError
-    from .uniprot import fetch_entry
 
     for query in args.accessions:
-        entry = fetch_entry(query)
-        note = f" (merged from {entry.redirected_from})" if entry.redirected_from else ""
-        print(f"UniProt {entry.accession}{note}: {entry.length} aa, {len(entry.features)} features cached")
+        entry = fetch_entry_noted(query)
+        print(f"UniProt {entry.accession}: {entry.length} aa, {len(entry.features)} features cached")
         try:
             model = fetch_model(entry.accession)
             print(f"  AlphaFold {model.entry_id}: {len(model.plddt)} residues, mean pLDDT {model.mean_plddt:.1f}")
         except NotFoundError as err:
             print(f"  {err}", file=sys.stderr)
     if not args.no_weights:
-        from .cli import parse_layers
         from .weights import fetch_weights
 
         layers = parse_layers(args.layers) if args.layers else list(MODELS[args.model].sae_layers)
