@@ -79,7 +79,7 @@ if (protein.model, protein.layer, protein.normalized) != wanted:
 st.subheader(protein.title)
 result = protein.result
 st.caption(
-    f"{MODELS[protein.model].label} layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} features · "
+    f"{MODELS[protein.model].label} · Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} features · "
     f"SAE reconstruction: {result.fraction_variance_explained:.1%} of variance explained (MSE {result.mse:.4f})"
     + (" · from cache" if result.from_cache else "")
 )

@@ -160,11 +160,20 @@ def test_uploaded_structure_is_analysed_on_its_own_chain(app_env, fixtures_dir):
         from ui.loader import ProteinRequest, load_protein
 
         data = st.session_state["upload"]
-        loaded = load_protein(ProteinRequest(upload_name="1UBQ.pdb", upload_bytes=data), 3, True)
+        name = st.session_state.get("upload_name", "1UBQ.pdb")
+        loaded = load_protein(ProteinRequest(upload_name=name, upload_bytes=data), 3, True)
         st.write(f"{loaded.title}|{loaded.structure.file.source}|{loaded.structure.mapping.coverage:.2f}")
 
     at = AppTest.from_function(script, default_timeout=90)
     at.session_state["upload"] = (fixtures_dir / "pdb/1UBQ.pdb").read_bytes()
+    at.run()
+    assert not at.exception
+    assert at.markdown[-1].value == "1UBQ_A chain A of 1UBQ.pdb (76 aa)|upload: 1UBQ.pdb|1.00"
+    # The same file gzip-compressed (the uploader accepts .gz): read as the structure inside.
+    import gzip
+
+    at.session_state["upload"] = gzip.compress(at.session_state["upload"])
+    at.session_state["upload_name"] = "1UBQ.pdb.gz"
     at.run()
     assert not at.exception
     assert at.markdown[-1].value == "1UBQ_A chain A of 1UBQ.pdb (76 aa)|upload: 1UBQ.pdb|1.00"
