@@ -1,9 +1,9 @@
 """How SAE features change between two proteins: a wild type and its mutant, or two homologues.
 
 Residues are compared pairwise only where they correspond: identical lengths with few
-differences (point mutants) map position to position; anything else is aligned with
-biotite's global aligner (BLOSUM62, affine gaps, free end gaps), so an insertion does
-not shift every later residue into a false "change".
+differences (point mutants) map position to position; anything else is aligned like a
+sequence onto a structure (`mapping.align_sequences`: BLOSUM62, affine gaps, free end
+gaps), so an insertion does not shift every later residue into a false "change".
 """
 
 from __future__ import annotations
@@ -27,15 +27,9 @@ def corresponding_positions(seq_a: str, seq_b: str) -> np.ndarray:
         same = sum(x == y for x, y in zip(seq_a, seq_b)) / len(seq_a)
         if same >= 0.5:
             return np.arange(len(seq_a))
-    from biotite.sequence import ProteinSequence, align
+    from .mapping import align_sequences
 
-    def protein(text: str) -> ProteinSequence:
-        return ProteinSequence("".join(c if c in "ACDEFGHIKLMNPQRSTVWYBZX" else "X" for c in text))
-
-    alignment = align.align_optimal(
-        protein(seq_a), protein(seq_b), align.SubstitutionMatrix.std_protein_matrix(),
-        gap_penalty=(-10, -1), terminal_penalty=False, max_number=1,
-    )[0]
+    alignment = align_sequences(seq_a, seq_b)
     partner = np.full(len(seq_a), -1, dtype=int)
     for i, j in alignment.trace:
         if i >= 0 and j >= 0:

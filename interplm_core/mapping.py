@@ -139,7 +139,10 @@ def _protein(text: str, what: str):
     return ProteinSequence(cleaned)
 
 
-def _align(sequence: str, chain_sequence: str):
+def align_sequences(sequence: str, chain_sequence: str):
+    """The best global alignment (biotite `Alignment`) of two protein sequences: BLOSUM62,
+    affine gaps, free end gaps. One setting for mapping onto structures and for comparing
+    proteins, so both pair residues the same way."""
     from biotite.sequence import align
 
     matrix = align.SubstitutionMatrix.std_protein_matrix()
@@ -171,7 +174,7 @@ def _placement(alignment, sequence: str, chain_sequence: str) -> Placement | Non
 
 def find_placements(sequence: str, chain_sequence: str) -> list[Placement]:
     """Every place the chain fits about as well as the best one, in sequence order."""
-    best = _placement(_align(sequence, chain_sequence), sequence, chain_sequence)
+    best = _placement(align_sequences(sequence, chain_sequence), sequence, chain_sequence)
     if best is None or best.score <= 0:
         return [best] if best else []
     found = [best]
@@ -179,7 +182,7 @@ def find_placements(sequence: str, chain_sequence: str) -> list[Placement]:
     for _ in range(MAX_PLACEMENTS * 2):
         for p in found:
             masked[p.sequence_start - 1 : p.sequence_end] = "X" * (p.sequence_end - p.sequence_start + 1)
-        candidate = _placement(_align("".join(masked), chain_sequence), sequence, chain_sequence)
+        candidate = _placement(align_sequences("".join(masked), chain_sequence), sequence, chain_sequence)
         if candidate is None or candidate.score < REPEAT_SCORE_RATIO * best.score:
             break
         if any(_overlap(candidate, p) for p in found):
@@ -284,7 +287,7 @@ def map_to_structure(
         return map_to_chain(sequence, structure.chain(chain_id), placement)
     scored = []
     for chain in structure.chains.values():
-        found = _placement(_align(sequence, chain.sequence), sequence, chain.sequence)
+        found = _placement(align_sequences(sequence, chain.sequence), sequence, chain.sequence)
         if found is not None:
             scored.append((found.score, found.aligned, chain))
     if not scored:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from .hashing import file_sha256
 from .uniprot import ACCESSION_RE  # UniProt's accession grammar, as the real service applies it
 
 log = logging.getLogger(__name__)
@@ -296,11 +297,8 @@ class FixtureStore:
 
     @functools.lru_cache(maxsize=128)
     def sha256(self, path: Path, size: int, mtime_ns: int) -> str:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        """Memoised on (path, size, mtime): a replaced file is hashed again."""
+        return file_sha256(path)
 
 
 @dataclass

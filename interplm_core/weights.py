@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 import pickle
 import tempfile
@@ -27,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import NetworkError, WeightsUnavailableError
+from .hashing import file_sha256
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -88,11 +88,7 @@ def file_fingerprint(path: Path) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _hash_file(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 # ---------------------------------------------------------------- ESM-2 checkpoints

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..registry import DEFAULT_MODEL, get_model_spec
 from ..settings import Settings, get_settings
 from ..weights import file_fingerprint
-from .corpus import CorpusProtein, Shard, file_sha256, plan_shards, read_corpus
+from .corpus import CorpusProtein, Shard, plan_shards, read_corpus
 from .database import create_database
 from .engine_local import run_local
 from .engine_ray import RayOptions, run_ray

@@ -7,7 +7,6 @@ checks and the same renaming of repeated identifiers, so record ids match the ap
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +37,6 @@ class CorpusProtein:
 def accession_of(record_id: str) -> str:
     match = _UNIPROT_HEADER.match(record_id)
     return match.group(1) if match else record_id
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def iter_fasta(path: Path, max_length: int = 20_000) -> Iterator[CorpusProtein]:
