@@ -16,8 +16,9 @@ import streamlit as st
 from interplm_core import structure_view
 from interplm_core.errors import InterPLMError
 from interplm_core.figures import export_image
+from interplm_core.session import LoadedProtein
 
-from .loader import LoadedProtein, show_error
+from .loader import show_error
 
 
 def wide_table(protein: LoadedProtein, features: list[int]) -> pd.DataFrame:
