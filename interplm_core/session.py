@@ -385,6 +385,7 @@ class ProteinComparison:
     normalized: bool
     synthetic: bool
     comparison: FeatureComparison
+    accession_a: str | None = None  # UniProt accession of A, when it came from UniProt
 
     @property
     def mutated_positions(self) -> list[int]:
@@ -398,7 +399,8 @@ class ProteinComparison:
             "layer": self.layer,
             "normalized": self.normalized,
             "synthetic_weights": self.synthetic,
-            "a": {"id": self.record_a.id, "length": len(self.record_a.sequence), "sequence": self.record_a.sequence},
+            "a": {"id": self.record_a.id, "accession": self.accession_a, "length": len(self.record_a.sequence),
+                  "sequence": self.record_a.sequence},
             "b": {"id": self.record_b.id, "length": len(self.record_b.sequence), "sequence": self.record_b.sequence},
             "mutations": [str(m) for m in self.mutations],
             "identity": c.identity,
@@ -435,4 +437,5 @@ def compare(
     comparison = compare_activations(protein.record.sequence, protein.result.activations,
                                      record_b.sequence, result_b.activations)
     return ProteinComparison(protein.record, record_b, parsed, protein.model, protein.layer, protein.normalized,
-                             bool(protein.result.synthetic or result_b.synthetic), comparison)
+                             bool(protein.result.synthetic or result_b.synthetic), comparison,
+                             protein.entry.accession if protein.entry is not None else None)

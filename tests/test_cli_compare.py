@@ -64,7 +64,7 @@ def test_compare_mutations_json_matches_the_features_command(cli_env, tmp_path):
     expected = _expected_rows(a, b)
     assert out["layer"] == 4 and out["model"] == "esm2_t6_8M" and out["normalized"] is True
     assert out["mutations"] == ["Y5G", "Q9E"]
-    assert out["a"] == {"id": "query", "length": len(SEQ), "sequence": SEQ}
+    assert out["a"] == {"id": "query", "accession": None, "length": len(SEQ), "sequence": SEQ}
     assert out["b"]["sequence"] == mutant and out["b"]["id"] == "Y5G+Q9E"
     assert out["identity"] == pytest.approx((len(SEQ) - 2) / len(SEQ))
     assert [r["feature"] for r in out["features"]] == [r["feature"] for r in expected]
@@ -91,7 +91,7 @@ def test_compare_uniprot_accession_notes_the_merge(app_env, tmp_path):
     proc = run_cli("compare", "--uniprot", "Q0MRG0", "--mutations", "M1A", "--layer", "3", "--json", "--quiet", env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["a"]["id"] == "P61626" and out["b"]["sequence"][0] == "A"
+    assert out["a"]["id"] == out["a"]["accession"] == "P61626" and out["b"]["sequence"][0] == "A"
     assert "Note: Q0MRG0 has been merged into P61626" in proc.stderr
 
 
