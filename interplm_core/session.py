@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,10 @@ from .mutations import Mutation, apply_mutations, mutant_label, parse_mutations
 from .pipeline import FeaturePipeline, FeatureResult
 from .sequences import SequenceRecord, parse_sequence_input
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .mapping import ResidueMapping
+    from .uniprot import UniProtEntry
 
 #: One-click examples: proteins the loopback mirror (and UniProt / AlphaFold DB) have
 #: structures for, with the PDB entry and chain shown when AlphaFold DB has no model.
@@ -77,7 +82,7 @@ def fetch_pdb_structure(pdb_id: str, settings: Settings | None = None) -> Struct
     return StructureFile(data.decode("utf-8", errors="replace"), "cif", f"PDB {entry}", entry, False)
 
 
-def plddt_per_position(mapping) -> np.ndarray:
+def plddt_per_position(mapping: ResidueMapping) -> np.ndarray:
     """pLDDT for each sequence position [L] (NaN where the model has no residue)."""
     return np.array(
         [m.residue.b_factor if m.residue is not None and m.residue.b_factor is not None else np.nan
@@ -145,7 +150,7 @@ class StructureView:
     """A structure and how the analysed sequence maps onto it."""
 
     file: StructureFile
-    mapping: object  # interplm_core.mapping.ResidueMapping
+    mapping: ResidueMapping
     plddt: np.ndarray | None  # [L] per sequence position, AlphaFold models only
     notes: list[str] = field(default_factory=list)
 
@@ -158,7 +163,7 @@ class LoadedProtein:
     layer: int
     normalized: bool
     result: FeatureResult
-    entry: object | None = None  # interplm_core.uniprot.UniProtEntry
+    entry: UniProtEntry | None = None
     structure: StructureView | None = None
     notes: list[str] = field(default_factory=list)
     input_key: tuple[str, str] = ("seq", "")  # what reloads it from a URL: ("acc"|"seq"|"upload", value)
@@ -188,7 +193,7 @@ class ResolvedInput:
     """A request turned into a sequence (before any features are computed)."""
 
     record: SequenceRecord
-    entry: object | None
+    entry: UniProtEntry | None
     structure: StructureFile | None
     notes: list[str]
     input_key: tuple[str, str]

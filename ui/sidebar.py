@@ -7,6 +7,7 @@ import streamlit as st
 
 from . import resources
 
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
