@@ -39,11 +39,12 @@ with st.container(border=True):
     else:
         upload = st.file_uploader("FASTA, PDB or mmCIF file (or .gz of one)", type=["fasta", "fa", "faa", "txt", "pdb", "ent", "cif", "mmcif", "gz"],
                                   key="upload")
-    c0, c1, c2, c3 = st.columns([1, 2, 2, 1])
+    c0, c1, c2, c3 = st.columns([1.3, 3.4, 1.6, 0.9])
     c0.selectbox("Model", list(MODELS), key="model", format_func=lambda key: MODELS[key].label,
                  on_change=on_model_change)
     c1.radio("Layer", list(spec.sae_layers), key="layer", horizontal=True)
-    c2.toggle("Normalised features (0-1, max over Swiss-Prot = 1)", key="normalized")
+    c2.toggle("Normalised", key="normalized",
+              help="0-1 per feature: 1 is the feature's maximum over Swiss-Prot (InterPLM's scale); off: raw SAE values.")
     analyse = c3.button("Analyse", type="primary", width="stretch", disabled=source == "Example")
 
 # Loading progress and errors: one placeholder on every run, so the page below keeps its
