@@ -1,11 +1,11 @@
-"""Feature page: one SAE feature on the current protein (profile, structure, top residues, atlas)."""
+"""Feature page: one SAE feature on the current protein (profile, structure, top residues, steering, atlas)."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from interplm_core import figures, structure_view
-from ui import panels
+from ui import panels, steer_views
 from ui.atlas_views import current_atlas, render_atlas_section, render_feature_map, render_feature_search
 from ui.state import set_selected
 
@@ -70,5 +70,9 @@ with right:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="top_residues")
     else:
         st.caption(f"f{feature} does not fire anywhere on this protein.")
+
+steer_views.render_lens(protein, feature)
+steer_views.render_steering(protein, feature, values)
+steer_views.render_ablation(protein, feature)
 
 render_atlas_section(feature, protein.layer, result)
