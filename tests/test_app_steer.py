@@ -55,16 +55,19 @@ def test_clamp_slider_where_and_changed_predictions(feature_page):
     at, protein, (feature, _), core = feature_page
     seq = protein.record.sequence
     fires = np.flatnonzero(protein.result.activations[:, feature] > 0) + 1
-    # Defaults: 2x the maximum (normalised: 2), where it fires.
-    assert at.slider(key="steer_value").value == 2.0 and at.radio(key="steer_where").value == "fires"
-    expected = core.steer(seq, 3, {feature: 2.0}, fires, True)
+    # Defaults: 2x the maximum here (normalised: at least 2, the Swiss-Prot maximum being 1), where it fires.
+    top = max(1.0, float(protein.result.activations[:, feature].max()))
+    default = round(2 * top, 4)
+    assert at.slider(key="steer_value").value == default and at.radio(key="steer_where").value == "fires"
+    assert at.slider(key="steer_value").max == round(4 * top, 4)  # a few times the maximum
+    expected = core.steer(seq, 3, {feature: default}, fires, True)
     fig = chart(at, "steer_heatmap")
     np.testing.assert_allclose(array(fig["data"][0]["z"]), (expected.after - expected.before).T, atol=1e-5)
     assert len(fig["data"][1]["x"]) == len(seq)  # every wild-type residue ringed (all standard here)
     assert list(fig["data"][1]["y"][:3]) == list(seq[:3])
     assert list(fig["data"][2]["x"]) == [f"{seq[p - 1]}{p}" for p in fires]  # steered residues
     shown = texts(at)
-    assert f"f{feature} clamped to 2 at {len(fires)} of {len(seq)} residues" in shown
+    assert f"f{feature} clamped to {default:g} at {len(fires)} of {len(seq)} residues" in shown
     changes = prediction_changes(expected)
     if changes:
         assert f"**Positions whose most likely residue changes** ({len(changes)}): `{changes[0]}`" in shown
@@ -83,14 +86,13 @@ def test_clamp_slider_where_and_changed_predictions(feature_page):
     assert f"f{feature} clamped to 0 at 11 of {len(seq)} residues" in texts(at)
     assert list(chart(at, "steer_heatmap")["data"][2]["x"]) == [f"{seq[p - 1]}{p}" for p in range(10, 21)]
 
-    at.slider(key="steer_value").set_value(4.0).run()
+    at.slider(key="steer_value").set_value(3.0).run()
     at.radio(key="steer_where").set_value("everywhere").run()
     assert not at.exception
-    everywhere = core.steer(seq, 3, {feature: 4.0}, None, True)
-    assert f"clamped to 4 at {len(seq)} of {len(seq)} residues" in texts(at)
+    everywhere = core.steer(seq, 3, {feature: 3.0}, None, True)
+    assert f"clamped to 3 at {len(seq)} of {len(seq)} residues" in texts(at)
     np.testing.assert_allclose(array(chart(at, "steer_heatmap")["data"][0]["z"]),
                                (everywhere.after - everywhere.before).T, atol=1e-5)
-    assert at.slider(key="steer_value").max == 4.0  # a few times the maximum
 
 
 def test_amino_acid_lens_and_one_click_ablation(feature_page):

@@ -41,11 +41,11 @@ def steerer() -> Steerer:
 
 
 def feature_maximum(values: np.ndarray, normalized: bool) -> float:
-    """What '1x' on the slider means: 1 for normalised features (the Swiss-Prot maximum),
-    else the feature's maximum on this protein (1 if it is silent here)."""
-    if normalized:
-        return 1.0
+    """What '1x' on the slider means: the feature's maximum on this protein, and at least 1
+    for normalised features (the Swiss-Prot maximum); 1 for a raw feature silent here."""
     top = float(np.max(values, initial=0.0))
+    if normalized:
+        return max(top, 1.0)
     return top if top > 0 else 1.0
 
 
@@ -114,7 +114,8 @@ def render_steering(protein: LoadedProtein, feature: int, values: np.ndarray) ->
     _reset_controls(feature, protein, top)
     st.markdown(f"#### Steer f{feature} in ESM-2")
     c1, c2 = st.columns([3, 2])
-    c1.slider(f"Clamp f{feature} to (0 = ablate; 1× = {'the Swiss-Prot maximum' if protein.normalized else 'its maximum here'})",
+    c1.slider(f"Clamp f{feature} to (0 = ablate; 1× = {top:.3g}, its maximum here"
+              f"{' or the Swiss-Prot maximum' if protein.normalized else ''})",
               0.0, round(CLAMP_RANGE * top, 4), step=round(top / 20, 6), key="steer_value", format="%.3f")
     c2.radio("Where", WHERE, key="steer_where", horizontal=True, format_func=WHERE_LABELS.get)
     if st.session_state["steer_where"] == "range" and len(sequence) > 1:
@@ -123,7 +124,7 @@ def render_steering(protein: LoadedProtein, feature: int, values: np.ndarray) ->
     if positions is None:
         return
     value = float(st.session_state["steer_value"])
-    started = time.perf_counter()
+    started, runs = time.perf_counter(), steerer().model_runs
     try:
         result = steerer().steer(sequence, protein.layer, {feature: value}, positions, protein.normalized)
     except InterPLMError as err:
@@ -131,7 +132,7 @@ def render_steering(protein: LoadedProtein, feature: int, values: np.ndarray) ->
         return
     seconds = time.perf_counter() - started
     st.caption(f"f{feature} clamped to {value:g} at {len(positions)} of {len(sequence)} residues · layer "
-               f"{protein.layer} · {seconds * 1000:.0f} ms. Colour: change in probability (after − before); "
+               f"{protein.layer} · {'cached' if steerer().model_runs == runs else f'{seconds * 1000:.0f} ms'}. Colour: change in probability (after − before); "
                "rings: the wild-type residue; squares at the bottom: steered residues.")
     st.plotly_chart(steer_figures.steer_delta_figure(result), key="steer_heatmap", config={"displaylogo": False})
     changes = prediction_changes(result)
