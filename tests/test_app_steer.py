@@ -103,6 +103,9 @@ def test_amino_acid_lens_and_one_click_ablation(feature_page):
     shown = texts(at)
     assert f"f{feature} {lens_phrase(lens)}: mean change" in shown
     assert f"#### Amino-acid lens{f' · {lens_word(lens)}' if lens_word(lens) else ''}\n" in shown + "\n"
+    if lens_word(lens):  # no atlas here, so nothing better names the feature than its lens word
+        assert f"fires on {int((protein.result.activations[:, feature] > 0).sum())} of {len(seq)} residues · lens " \
+               f"{lens_word(lens)}" in shown
 
     assert "ablation_chart" not in chart_keys(at) and len(viewer_scenes(at)) == 1
     at.button(key="ablate_selected").click().run()

@@ -276,3 +276,20 @@ def test_cli_bad_input_exits_2_with_one_line(weights_env, tmp_path, args, messag
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_cli_reads_a_uniprot_entry(app_env, tmp_path):
+    """--uniprot goes through the UniProt client (here the loopback mirror): lysozyme, 148 residues."""
+    out = tmp_path / "u.npz"
+    proc = run_cli("--uniprot", "P61626", "--layer", "3", "--feature", "5", "--value", "0", "--positions", "1-3",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    saved = np.load(out)
+    assert saved["before"].shape == (148, 20)
+    np.testing.assert_array_equal(saved["positions"], [1, 2, 3])
+    from interplm_core.pipeline import FeaturePipeline
+    from interplm_core.uniprot import fetch_entry
+
+    sequence = fetch_entry("P61626").sequence
+    np.testing.assert_allclose(saved["before"], np.exp(Steerer(FeaturePipeline(progress=False)).baseline(sequence, 3)
+                                                       .log_probs), atol=1e-5)
