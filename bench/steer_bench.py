@@ -99,23 +99,30 @@ def main() -> None:
         with torch.inference_mode():
             embedder.model(tokens)["logits"]
 
-    rows = [(layer, measure(pipeline, sequence, layer, plain_forward, args.repeats)) for layer in LAYERS]
+    # On a shared, oversubscribed machine, PyTorch's threads wait on each other (measured here at load 23
+    # on 2 cores: a forward 5x slower with 2 threads than with 1), so both settings are measured.
+    default_threads = torch.get_num_threads()
+    rows = []
+    for threads in dict.fromkeys((default_threads, 1)):
+        torch.set_num_threads(threads)
+        rows += [(threads, layer, measure(pipeline, sequence, layer, plain_forward, args.repeats)) for layer in LAYERS]
+    torch.set_num_threads(default_threads)
     lines = [
         "## Steering a feature (bench/steer_bench.py)",
         "",
-        (f"Measured {time.strftime('%Y-%m-%d')} on this machine ({torch.get_num_threads()} torch threads, load average "
+        (f"Measured {time.strftime('%Y-%m-%d')} on this machine (load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end: absolute times scale with the load), "
         f"{'synthetic' if pipeline.synthetic else 'real'} ESM-2 8M weights, one {LENGTH}-residue protein, the most "
         f"active feature clamped to 2 where it fires; medians of {args.repeats} alternating runs, model loaded. "
         "Reference: one plain fair-esm forward with logits in the same run. Target: first steered result < 1 s."),
         "",
-        ("| layer | plain forward (ms) | first steered result (ms) | ratio | slider move, cached baseline (ms) "
+        ("| torch threads | layer | plain forward (ms) | first steered result (ms) | ratio | slider move, cached baseline (ms) "
          "| ratio | Feature page first draw: lens + map (ms) | ratio |"),
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for layer, m in rows:
+    for threads, layer, m in rows:
         lines.append(
-            f"| {layer} | {m['plain'] * 1000:.1f} | {m['first'] * 1000:.1f} | {m['first'] / m['plain']:.2f}x "
+            f"| {threads} | {layer} | {m['plain'] * 1000:.1f} | {m['first'] * 1000:.1f} | {m['first'] / m['plain']:.2f}x "
             f"| {m['slider'] * 1000:.1f} | {m['slider'] / m['plain']:.2f}x | {m['page'] * 1000:.1f} "
             f"| {m['page'] / m['plain']:.2f}x |"
         )

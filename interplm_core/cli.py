@@ -118,7 +118,6 @@ def _cmd_steer(args) -> int:
     from .steer import Steerer, prediction_changes
 
     pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
-    pipeline.spec.check_layer(args.layer)
     result = Steerer(pipeline).steer(sequence, args.layer, {args.feature: args.value}, positions,
                                      normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
