@@ -1,12 +1,18 @@
-"""Feature page: one SAE feature on the current protein (profile, structure, top residues, atlas)."""
+"""Feature page: one SAE feature on the current protein (profile, structure, top residues, steering, atlas)."""
 
 import pandas as pd
 import streamlit as st
 
 from interplm_core import figures, structure_view
 from interplm_core.session import top_residues
-from ui import panels
-from ui.atlas_views import current_atlas, render_atlas_section, render_feature_map, render_feature_search
+from ui import panels, steer_views
+from ui.atlas_views import (
+    best_concept_labels,
+    current_atlas,
+    render_atlas_section,
+    render_feature_map,
+    render_feature_search,
+)
 from ui.state import set_selected
 
 protein = st.session_state.get("protein")
@@ -43,8 +49,10 @@ c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1]
 feature = int(st.session_state["feature_id"])
 values = result.activations[:, feature]
 c2.markdown(f"### f{feature} on {protein.title}")
+# The amino-acid lens names the feature in one word only when the atlas has no concept for it.
+lens_word = "" if feature in best_concept_labels(protein.layer) else steer_views.lens_label(feature, protein)
 c2.caption(f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} · max {values.max():.3f} · "
-           f"fires on {(values > 0).sum()} of {len(values)} residues")
+           f"fires on {(values > 0).sum()} of {len(values)} residues" + (f" · lens {lens_word}" if lens_word else ""))
 
 scale = structure_view.colour_scale([values], protein.normalized)
 threshold = st.slider("Firing threshold (share of the colour scale)", 0.0, 1.0, 0.3, 0.05, key="feature_threshold")
@@ -68,5 +76,9 @@ with right:
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="top_residues")
     else:
         st.caption(f"f{feature} does not fire anywhere on this protein.")
+
+steer_views.render_lens(protein, feature)
+steer_views.render_steering(protein, feature, values)
+steer_views.render_ablation(protein, feature)
 
 render_atlas_section(feature, protein.layer, result)

@@ -110,6 +110,7 @@ with right:
                     f"fires on {(values > 0).sum()} residues  \n{where or 'silent here'}", unsafe_allow_html=True)
     if selected:
         st.page_link("app_pages/feature.py", label=f"Open feature f{selected[0]} →", icon=":material/search:")
+        st.page_link("app_pages/feature.py", label=f"Steer f{selected[0]} in ESM-2 →", icon=":material/tune:")
 
 with heatmap_slot:
     fig = panels.render_heatmap(protein, features)

@@ -119,6 +119,35 @@ def _cmd_compare(args) -> int:
     for row in c.rows():
         print(f"{row['feature']:>7}  {row['change']:<9}  {row['max_a']:>8.3f}  {row['max_b']:>8.3f}  "
               f"{row['total_residue_change']:>8.3f}")
+def _cmd_steer(args) -> int:
+    from .steer import parse_positions
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError(f"--out must end in .npz (got {out.name}).")
+    if not np.isfinite(args.value):
+        raise InputError(f"--value must be a finite number (got {args.value}).")
+    records = _read_records(args)
+    if len(records) != 1:
+        raise InputError(f"Steering takes one protein; the input holds {len(records)} records.")
+    sequence = records[0].sequence
+    positions = parse_positions(args.positions, len(sequence))
+    from .pipeline import FeaturePipeline  # imports torch: only once the input is known good
+    from .steer import Steerer, prediction_changes
+
+    pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
+    result = Steerer(pipeline).steer(sequence, args.layer, {args.feature: args.value}, positions,
+                                     normalized=not args.unnormalized)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, before=result.before, after=result.after, positions=result.positions)
+    warn_if_synthetic(pipeline.synthetic)
+    changes = prediction_changes(result)
+    print(f"{records[0].id}: f{args.feature} clamped to {args.value:g} at {len(positions)} of {len(sequence)} "
+          f"residues (layer {args.layer}, {'raw' if args.unnormalized else 'normalised'}); "
+          f"most likely residue changes at {len(changes)} position(s)")
+    for change in changes[:20]:
+        print(f"  {change}")
+    print(f"Wrote before, after [{len(sequence)}, 20] and positions to {out}")
     return 0
 
 
@@ -165,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     comparison.add_argument("--quiet", action="store_true", help="no progress bars")
     comparison.set_defaults(handler=_cmd_compare)
+
+    steer = commands.add_parser("steer", help="clamp an SAE feature inside ESM-2 and save its predictions")
+    steer_source = steer.add_mutually_exclusive_group(required=True)
+    steer_source.add_argument("--sequence", help="a protein sequence (one-letter codes)")
+    steer_source.add_argument("--uniprot", help="a UniProt accession or entry name")
+    steer.add_argument("--layer", type=int, required=True)
+    steer.add_argument("--feature", type=int, required=True, help="SAE feature id")
+    steer.add_argument("--value", type=float, required=True, help="clamp value (0 ablates)")
+    steer.add_argument("--positions", help="1-based residues to steer, e.g. 5-9,12 (default: all)")
+    steer.add_argument("--unnormalized", action="store_true", help="clamp in the raw SAE scale")
+    steer.add_argument("--out", required=True, help="output .npz with before, after, positions")
+    steer.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
+    steer.add_argument("--quiet", action="store_true", help="no progress bars")
+    steer.set_defaults(handler=_cmd_steer, fasta=None)
     register_data_commands(commands)
     register_atlas_commands(commands)
     return parser

@@ -121,6 +121,27 @@ class EsmEmbedder:
             x = model.emb_layer_norm_after(x)
         return x
 
+    @torch.inference_mode()
+    def logits_from_layer(self, hidden: torch.Tensor, layer: int) -> torch.Tensor:
+        """Masked-LM logits [B, T, vocab] from the layer-`layer` representation [B, T, D].
+
+        The second half of fair-esm's forward, for hidden states someone changed in between
+        (steering): blocks `layer + 1`..N, the final LayerNorm, then the LM head. When `layer`
+        is the last one, `hidden` is already after the final LayerNorm (as `forward_to_layer`
+        returns it), so only the LM head runs: an unchanged `hidden` gives fair-esm's logits.
+        Sequences in `hidden` carry no padding (one protein, or equal lengths).
+        """
+        model = self.model
+        if not 1 <= layer <= model.num_layers:
+            raise ValueError(f"layer must be in 1..{model.num_layers}")
+        x = hidden.to(self.device)
+        if layer < model.num_layers:
+            cos, sin = self._rotary_tables(x.shape[1])
+            for index in range(layer, model.num_layers):
+                x = self._block(index, x, None, cos, sin)
+            x = model.emb_layer_norm_after(x)
+        return model.lm_head(x)
+
     def _rotary_tables(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         inv_freq = self.model.layers[0].self_attn.rot_emb.inv_freq
         freqs = torch.outer(torch.arange(length, dtype=inv_freq.dtype, device=inv_freq.device), inv_freq)

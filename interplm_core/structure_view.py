@@ -41,6 +41,7 @@ class FeatureTrack:
     feature: int
     values: np.ndarray  # [sequence length]
     colour: str
+    label: str = ""  # hover name when the values are not a feature's activations (default f{feature})
 
 
 def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -114,7 +115,7 @@ def _hover_table(mapping, tracks: Sequence[FeatureTrack], plddt) -> dict[str, st
             continue
         parts = [f"{r.name} {r.chain_id}{r.number}{r.insertion_code} (seq. pos. {mapped.position})"]
         for t in tracks:
-            parts.append(f"f{t.feature}: {float(np.nan_to_num(t.values[mapped.position - 1])):.3f}")
+            parts.append(f"{t.label or f'f{t.feature}'}: {float(np.nan_to_num(t.values[mapped.position - 1])):.3f}")
         if plddt is not None and mapped.position - 1 < len(plddt):
             value = plddt[mapped.position - 1]
             if value is not None and np.isfinite(value):

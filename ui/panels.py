@@ -108,7 +108,7 @@ def _scene(text: str, fmt: str, sequence: str, chain: str, placement: int, track
     """Cached by its arguments (arrays are hashed as bytes); a resource, not data: the scene is
     immutable, and a data cache would copy the structure text on every hit."""
     mapping = resources.residue_mapping(sequence, text, fmt, chain, placement)
-    tracks = [structure_view.FeatureTrack(f, v, c) for f, v, c in track_data]
+    tracks = [structure_view.FeatureTrack(f, v, c, label) for f, v, c, label in track_data]
     return structure_view.build_scene(
         text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt is not None else None, style=style,
         threshold=threshold, scale=scale, background="#0f1419" if dark else "white",
@@ -151,7 +151,7 @@ def render_structure(protein: LoadedProtein, tracks: list[structure_view.Feature
     mode, style, threshold = structure_controls(prefix, view.plddt is not None)
     if scale is None:
         scale = structure_view.colour_scale([t.values for t in tracks], protein.normalized)
-    track_data = tuple((t.feature, np.asarray(t.values, dtype=float), t.colour) for t in tracks)
+    track_data = tuple((t.feature, np.asarray(t.values, dtype=float), t.colour, t.label) for t in tracks)
     scene = _scene(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
                    view.mapping.chosen + 1, track_data, mode,
                    view.plddt, style,
