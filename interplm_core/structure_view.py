@@ -1,6 +1,7 @@
 """A structure coloured by SAE feature activations: a `ViewerScene` (plain data) for the app's
-live 3D viewer, py3Dmol for notebooks and the HTML download, and PyMOL / ChimeraX scripts
-that reproduce the same colouring on the user's own machine.
+live 3D viewer and the standalone HTML download, and PyMOL / ChimeraX scripts that
+reproduce the same colouring on the user's own machine. Every value from a structure file
+reaches a page or a script only through `inert` (escaped, or checked and refused).
 
 Values arrive per *sequence position*; a `mapping.ResidueMapping` (sequence -> chain
 alignment from the data layer) turns them into (chain, residue number, insertion code)
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from . import inert
+from .errors import InterPLMError
 from .figures import FEATURE_COLOURS, PLDDT_BANDS
 
-#: 3Dmol.js from the CDN, used only when the vendored copy (static/vendor/3Dmol-min.js) is missing.
+#: 3Dmol.js from the CDN, used by the live viewer only when the vendored copy is missing.
 CDN_3DMOL_URL = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
 NEUTRAL = "#d0d0d0"
 LEVELS = 8
@@ -130,8 +134,8 @@ class ViewerScene:
 
     Why data and not HTML: the app's live viewer (ui/viewer3d.js) replays `ops` on a viewer
     that stays alive across reruns, so a new selection recolours the structure in place
-    (no new page, no new WebGL context, the camera kept); py3Dmol replays the very same
-    calls for notebooks and the standalone HTML export. One colouring, three outputs.
+    (no new page, no new WebGL context, the camera kept); the standalone HTML export
+    (`scene_page`) replays the very same calls. One colouring, two pages, and the scripts.
     """
 
     model: str
@@ -236,41 +240,12 @@ def build_scene(
                        _hover_table(mapping, tracks, plddt), {"chain": chain}, background)
 
 
-#: Hover handlers shared by the py3Dmol page and the live viewer (`table` maps
-#: "chain:resi[icode]" to the label text).
+#: The residue key of an atom, as `ViewerScene.hover` spells it (shared with ui/viewer3d.js).
 HOVER_KEY_JS = ("function (atom) { var code = (atom.icode || '').trim();"
                 " if (code === '?' || code === '.') { code = ''; } return atom.chain + ':' + atom.resi + code; }")
-
-
-def py3dmol_view(scene: ViewerScene, *, width: int | str = "100%", height: int = 480,
-                 js_url: str = CDN_3DMOL_URL):
-    """The scene as a `py3Dmol.view` (notebooks: display it; the HTML export: `viewer_html`)."""
-    import py3Dmol
-
-    view = py3Dmol.view(width=width, height=height, js=js_url)
-    # Every 3Dmol render is a full frame (slow without a GPU): py3Dmol opens with a zoom of
-    # the empty scene and a white background set later costs another; drop both.
-    # Without a GPU (software WebGL) multisample antialiasing triples the cost of a frame:
-    # the page then turns it off, see SOFTWARE_GL_PROBE.
-    config = f"Object.assign({json.dumps({'backgroundColor': scene.background})}, " \
-             "window.interplmSoftwareGL ? {antialias: false} : {})"
-    view.startjs = view.startjs.replace("viewer_UNIQUEID.zoomTo();\n", "", 1).replace(
-        '{backgroundColor:"white"}', config, 1
-    )
-    view.addModel(scene.model, scene.fmt)
-    for method, *args in scene.ops:
-        getattr(view, method)(*args)
-    view.setHoverable(
-        {}, True,
-        "function(atom, viewer, event, container) {"
-        f" var table = {json.dumps(scene.hover)}; var key = ({HOVER_KEY_JS})(atom);"
-        " if (!atom.label) { var text = table[key] || (atom.resn + ' ' + atom.chain + atom.resi);"
-        " atom.label = viewer.addLabel(text, {position: atom, backgroundColor: 'black',"
-        " backgroundOpacity: 0.8, fontColor: 'white', fontSize: 13}); } }",
-        "function(atom, viewer) { if (atom.label) { viewer.removeLabel(atom.label); delete atom.label; } }",
-    )
-    view.zoomTo(scene.zoom)
-    return view
+#: The vendored 3Dmol.js that the HTML export inlines (so the page works from disk, offline).
+VENDORED_3DMOL = Path(__file__).resolve().parents[1] / "static" / "vendor" / "3Dmol-min.js"
+_CSS_LENGTH = re.compile(r"\d{1,5}(px|%)")
 
 
 def viewer_html(
@@ -286,13 +261,72 @@ def viewer_html(
     scale: float = 1.0,
     width: int | str = "100%",
     height: int = 480,
-    js_url: str = CDN_3DMOL_URL,
+    js_url: str | None = None,
     background: str = "white",
+    title: str = "",
 ) -> str:
-    """A self-contained HTML page with one 3Dmol viewer (the '3D view (HTML)' download)."""
+    """A self-contained HTML page with one 3Dmol viewer (the '3D view (HTML)' download).
+
+    3Dmol.js is inlined from `VENDORED_3DMOL` (or loaded from `js_url` when given). Why
+    not py3Dmol's page: it writes the model into its script with plain `json.dumps`, so a
+    `</script>` in a REMARK or a chain id ended the element and ran what followed. Here
+    the scene goes in as data through `inert.script_json`, and the same replay as the live
+    viewer (ui/viewer3d.js) draws it.
+    """
     scene = build_scene(structure_text, fmt, mapping, tracks, colour_mode=colour_mode, plddt=plddt, style=style,
                         threshold=threshold, scale=scale, background=background)
-    return _page(py3dmol_view(scene, width=width, height=height, js_url=js_url)._make_html(), height)
+    return scene_page(scene, width=width, height=height, js_url=js_url, title=title)
+
+
+def _library_src(js_url: str | None) -> str:
+    if js_url is not None:
+        return js_url
+    try:
+        return inert.script_data_uri(VENDORED_3DMOL.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InterPLMError(
+            f"The 3D view export inlines 3Dmol.js from {VENDORED_3DMOL}, which cannot be read ({err.strerror}). "
+            "Restore static/vendor/3Dmol-min.js from the repository."
+        ) from err
+
+
+def scene_page(scene: ViewerScene, *, width: int | str = "100%", height: int = 480, js_url: str | None = None,
+               title: str = "") -> str:
+    """The page of one scene; every value from the scene or the caller is escaped for its context."""
+    css_width = f"{width}px" if isinstance(width, int) else str(width)
+    if not _CSS_LENGTH.fullmatch(css_width):
+        raise ValueError(f"width must be pixels or a percentage, not {width!r}")
+    heading = (f"<p style='font:14px sans-serif;margin:4px 8px'>{inert.html_text(title)}</p>" if title else "")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{inert.html_text(title or 'InterPLM Explorer 3D view')}</title>"
+        "<style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>"
+        f"<script>{SOFTWARE_GL_PROBE}</script>{heading}"
+        f"<div id='interplm-3d' style='position:relative;width:{css_width};height:{int(height)}px'></div>"
+        "<p id='interplm-3dmol-missing' style='display:none;font:14px sans-serif;color:#a00;padding:8px'>"
+        "The 3D viewer could not load 3Dmol.js. Export the page again from InterPLM Explorer "
+        "(it inlines 3Dmol.js from static/vendor/3Dmol-min.js).</p>"
+        f"<script src=\"{inert.html_text(_library_src(js_url))}\"></script>"
+        f"<script>(function () {{ var scene = {inert.script_json(scene.to_data())};"
+        " if (typeof $3Dmol === 'undefined') {"
+        " document.getElementById('interplm-3dmol-missing').style.display = 'block'; return; }"
+        # Every 3Dmol render is a full frame (slow without a GPU): one render, at the end.
+        # Without a GPU (software WebGL) multisample antialiasing triples the cost of a
+        # frame: it is turned off there, see SOFTWARE_GL_PROBE.
+        " var config = Object.assign({backgroundColor: scene.background},"
+        " window.interplmSoftwareGL ? {antialias: false} : {});"
+        " var viewer = $3Dmol.createViewer(document.getElementById('interplm-3d'), config);"
+        " viewer.addModel(scene.model, scene.fmt);"
+        " scene.ops.forEach(function (op) { viewer[op[0]].apply(viewer, op.slice(1)); });"
+        f" var hoverKey = {HOVER_KEY_JS};"
+        " viewer.setHoverable({}, true, function (atom, v) { if (!atom.label) {"
+        " var text = scene.hover[hoverKey(atom)] || (atom.resn + ' ' + atom.chain + atom.resi);"
+        " atom.label = v.addLabel(text, {position: atom, backgroundColor: 'black', backgroundOpacity: 0.8,"
+        " fontColor: 'white', fontSize: 13}); } },"
+        " function (atom, v) { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });"
+        " viewer.zoomTo(scene.zoom); viewer.render(); })();</script>"
+        "</body></html>"
+    )
 
 
 def _unmapped_or_quiet(mapping, colours) -> set[int]:
@@ -307,7 +341,7 @@ def _above(mapping, tracks: Sequence[FeatureTrack], threshold: float) -> dict:
         for position, value in enumerate(np.nan_to_num(np.asarray(t.values, dtype=float))):
             residue = mapping.positions[position].residue
             if residue is not None and value > threshold:
-                out[(residue.chain_id, residue.number, residue.insertion_code)] = "stick"
+                out[(residue.chain_id, residue.number, residue.insertion_code)] = NEUTRAL  # one group per chain
     return out
 
 
@@ -325,25 +359,13 @@ SOFTWARE_GL_PROBE = (
 )
 
 
-def _page(body: str, height: int) -> str:
-    """Wrap py3Dmol's fragment in a page that says so plainly when 3Dmol.js cannot load."""
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        "<style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>"
-        f"<script>{SOFTWARE_GL_PROBE}</script>{body}"
-        "<p id='interplm-3dmol-missing' style='display:none;font:14px sans-serif;color:#a00;padding:8px'>"
-        "The 3D viewer could not load 3Dmol.js. Open this page where static/vendor/3Dmol-min.js "
-        "is served, or allow access to cdn.jsdelivr.net.</p>"
-        "<script>setTimeout(function(){ if (typeof $3Dmol === 'undefined') {"
-        " document.getElementById('interplm-3dmol-missing').style.display='block'; } }, 6000);</script>"
-        "</body></html>"
-    )
-
-
 # ------------------------------------------------------------------ scripts for desktop viewers
 
 def _selection_groups(colours: dict) -> list[tuple[str, str, list[tuple[int, str]]]]:
-    return [(colour, chain, sorted(residues)) for (colour, chain), residues in sorted(_group_by_colour(colours).items())]
+    """(colour, chain, residues) with every value checked by `inert` before it enters a script."""
+    return [(inert.viewer_colour(colour), inert.viewer_chain_id(chain),
+             sorted((int(number), inert.viewer_insertion_code(code)) for number, code in residues))
+            for (colour, chain), residues in sorted(_group_by_colour(colours).items())]
 
 
 def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
@@ -364,14 +386,18 @@ def _residue_ranges(residues: list[tuple[int, str]], separator: str) -> str:
     return separator.join([f"{a}-{b}" if a != b else f"{a}" for a, b in plain] + coded)
 
 
+def _features_comment(tracks: Sequence[FeatureTrack]) -> str:
+    return "# Features: " + ", ".join(f"f{int(t.feature)} ({inert.viewer_colour(t.colour)})" for t in tracks)
+
+
 def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
                  threshold: float | None = None) -> str:
     """A .pml that loads `structure_file` and colours it exactly as the app's viewer does."""
     colours = residue_colours(mapping, tracks, scale)
     lines = [
         "# InterPLM Explorer: SAE feature colouring. Run in PyMOL: File > Run Script, or `@thisfile.pml`.",
-        "# Features: " + ", ".join(f"f{t.feature} ({t.colour})" for t in tracks),
-        f"load {structure_file}, protein",
+        _features_comment(tracks),
+        f"load {inert.viewer_file_name(structure_file)}, protein",
         "hide everything, protein",
         "show cartoon, protein",
         f"color 0x{NEUTRAL.lstrip('#')}, protein",
@@ -394,8 +420,8 @@ def chimerax_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack]
     colours = residue_colours(mapping, tracks, scale)
     lines = [
         "# InterPLM Explorer: SAE feature colouring for ChimeraX (open this .cxc file).",
-        "# Features: " + ", ".join(f"f{t.feature} ({t.colour})" for t in tracks),
-        f"open {structure_file}",
+        _features_comment(tracks),
+        f"open {inert.viewer_file_name(structure_file)}",
         "cartoon",
         "hide atoms",
         f"color #1 {NEUTRAL}",

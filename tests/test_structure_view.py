@@ -3,8 +3,6 @@ PDB n = UniProt n - 18), in the viewer HTML and in the PyMOL / ChimeraX scripts.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -47,15 +45,26 @@ def test_blend_ends():
     assert sv.blend("#ff0000", 1.0) == "#ff0000"
 
 
+def _scene_data(html: str) -> dict:
+    """The scene literal of an exported page, read back as JSON (escapes are JSON escapes)."""
+    import json
+
+    start = html.index("var scene = ") + len("var scene = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
 def test_viewer_html_uses_the_given_3dmol_and_labels_residues(lysozyme):
     sequence, rex, mapping = lysozyme
     html = sv.viewer_html(rex, "pdb", mapping, _tracks(len(sequence)), threshold=0.5,
                           js_url="/app/static/vendor/3Dmol-min.js")
-    assert "loadScriptAsync('/app/static/vendor/3Dmol-min.js')" in html
+    assert '<script src="/app/static/vendor/3Dmol-min.js"></script>' in html
     assert "cdn.jsdelivr.net/npm" not in html  # no script from the CDN
-    assert '"resi": [35]' in html and '"color": "#d62728"' in html
-    assert "GLU A35 (seq. pos. 53) | f11: 1.000 | f22: 0.500" in html
-    assert re.search(r'addStyle\(\{"chain": "A", "resi": \[[0-9, ]*35[0-9, ]*\]', html)  # sticks above 0.5
+    scene = _scene_data(html)
+    assert scene["model"] == rex
+    assert ["setStyle", {"chain": "A", "resi": [35]}, {"cartoon": {"color": "#d62728"}}] in scene["ops"]
+    assert scene["hover"]["A:35"] == "GLU A35 (seq. pos. 53) | f11: 1.000 | f22: 0.500"
+    sticks = [op for op in scene["ops"] if op[0] == "addStyle"]
+    assert sticks and 35 in sticks[0][1]["resi"] and 83 in sticks[0][1]["resi"]  # sticks above 0.5
     assert "could not load 3Dmol.js" in html
 
 
@@ -106,11 +115,13 @@ def test_viewer_html_renders_twice_and_adapts_to_software_webgl(fixtures_dir):
     structure = structures.parse_structure(text, "1UBQ.pdb")
     mapped = mapping.map_to_structure(structure.chain_sequence("A"), structure, "A")
     html = viewer_html(text, "pdb", mapped, (), background="#0f1419")
-    script = html[html.index("$3Dmolpromise.then"):]
+    script = html[html.index("var scene = "):]
     assert script.count(".zoomTo(") == 1 and ".setBackgroundColor(" not in script
     assert script.count(".render()") == 1
     assert SOFTWARE_GL_PROBE in html
-    assert 'Object.assign({"backgroundColor": "#0f1419"}, window.interplmSoftwareGL ? {antialias: false} : {})' in html
+    assert "Object.assign({backgroundColor: scene.background}, window.interplmSoftwareGL ? {antialias: false} : {})" \
+        in html
+    assert _scene_data(html)["background"] == "#0f1419"
 
 
 def _ubq_with_insertion_code(fixtures_dir) -> str:

@@ -111,4 +111,4 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
                                                           threshold=0.5 * scale, scale=scale, height=600),
                        file_name=f"{stem}_3d.html", mime="text/html", key="dl_html3d")
     st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder. The 3D view "
-               "is one self-contained page (3Dmol.js from its CDN): open it in any browser, share it.")
+               "is one self-contained page (3Dmol.js inside): open it in any browser, even offline, share it.")
