@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,10 +46,12 @@ def _read_records(args):
     from .sequences import parse_sequence_input
 
     if args.fasta is not None:
+        from .sequences import read_fasta_file
+
         path = Path(args.fasta)
         if not path.is_file():
             raise InputError(f"FASTA file not found: {path}")
-        return parse_sequence_input(path.read_text(errors="replace"))
+        return read_fasta_file(path)
     if args.sequence is not None:
         return parse_sequence_input(args.sequence)
     from .session import ProteinRequest, resolve_input
@@ -57,6 +60,17 @@ def _read_records(args):
     for text in found.notes:
         note(text)
     return [found.record]
+
+
+def npz_member_names(record_ids: list[str]) -> list[str]:
+    """Safe, unique .npz member names for the records; every renaming is printed (stderr)."""
+    from .sequences import unique_safe_names
+
+    names = unique_safe_names(record_ids)
+    for record_id, name in zip(record_ids, names):
+        if name != record_id:
+            note(f"record {record_id!r} is stored as {name!r} in the .npz")
+    return names
 
 
 def _cmd_features(args) -> int:
@@ -68,7 +82,8 @@ def _cmd_features(args) -> int:
     pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
     results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **{r.record_id: r.activations for r in results})
+    members = npz_member_names([r.record_id for r in results])
+    np.savez_compressed(out, **dict(zip(members, (r.activations for r in results))))
     warn_if_synthetic(any(r.synthetic for r in results))
     scale = "normalised" if not args.unnormalized else "raw"
     for result in results:
@@ -224,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and keep Python's exit-time
+        # flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
 
 
 def main_exit() -> None:

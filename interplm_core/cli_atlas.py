@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import json
 from pathlib import Path
 
@@ -17,6 +19,17 @@ import numpy as np
 from .cli_common import parse_layers, warn_if_synthetic
 from .errors import InputError
 from .registry import DEFAULT_MODEL, MODELS
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts: a whole number of at least 1 (`--limit -1` is refused, not 'all but one')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def register(subparsers) -> None:
@@ -56,7 +69,7 @@ def register(subparsers) -> None:
     top = commands.add_parser("top", help="top activating proteins of a feature")
     top.add_argument("feature", type=int)
     top.add_argument("--atlas", required=True)
-    top.add_argument("--k", type=int)
+    top.add_argument("--k", type=positive_int)
     top.add_argument("--layer", type=int)
     top.add_argument("--json", action="store_true", help="print JSON")
     top.set_defaults(handler=_cmd_top)
@@ -67,7 +80,7 @@ def register(subparsers) -> None:
     residues.add_argument("end", type=int)
     residues.add_argument("--atlas", required=True)
     residues.add_argument("--layer", type=int)
-    residues.add_argument("--limit", type=int, default=20)
+    residues.add_argument("--limit", type=positive_int, default=20)
     residues.add_argument("--json", action="store_true")
     residues.set_defaults(handler=_cmd_residues)
 

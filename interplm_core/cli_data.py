@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     mapping.add_argument("--placement", type=int, help="which repeat placement to use (1-based)")
     mapping.add_argument("--json", action="store_true", help="print the mapping as JSON")
     mapping.set_defaults(handler=_cmd_structure_map)
+    from .cli_structure_export import register as register_structure_export
+
+    register_structure_export(structure_commands)
 
     mirror = subparsers.add_parser("mirror", help="serve the recorded fixtures on a loopback port")
     mirror.add_argument("--port", type=int, default=8765)

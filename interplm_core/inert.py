@@ -10,6 +10,8 @@ script. Each context gets one function, and every value goes through it:
 - `html_text`: any value in HTML markup (`html.escape`);
 - `script_data_uri`: a whole JavaScript library inlined as a `data:` URI, which no byte of
   it can break out of;
+- `record_text`: free text written into a structure file (a PDB REMARK, an mmCIF value):
+  printable ASCII without quotes, so it stays one record and one value;
 - `viewer_chain_id`, `viewer_file_name`, `viewer_insertion_code`, `viewer_colour`: values
   written into PyMOL / ChimeraX commands are checked against what the formats allow
   (neither program has a quoting rule that holds for every separator), and refused with a
@@ -33,6 +35,7 @@ _CHAIN_ID = re.compile(r"[A-Za-z0-9]{1,4}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 _INSERTION_CODE = re.compile(r"[A-Za-z]?")
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_NOT_RECORD_TEXT = re.compile(r"[^ -~]|['\"]")
 
 
 def script_json(value) -> str:
@@ -49,6 +52,11 @@ def html_text(value) -> str:
 def script_data_uri(javascript: str) -> str:
     """A `data:` URI holding `javascript`, for `<script src=...>` (works from disk, offline)."""
     return "data:text/javascript;base64," + base64.b64encode(javascript.encode("utf-8")).decode("ascii")
+
+
+def record_text(value, limit: int = 200) -> str:
+    """`value` as one line of printable ASCII (no quotes), at most `limit` characters."""
+    return _NOT_RECORD_TEXT.sub("_", str(value))[:limit]
 
 
 def viewer_chain_id(chain_id: str) -> str:

@@ -296,6 +296,20 @@ def map_to_structure(
     return map_to_chain(sequence, best[2], placement)
 
 
+def values_as_bfactor(structure_bytes: bytes | str, fmt: str, mapping: ResidueMapping, values,
+                      default: float = 0.0):
+    """(atoms of model 1 with each mapped residue's B-factor set to its value, source format).
+
+    Every atom of a mapped residue gets the value of its sequence position; other atoms
+    (unmapped residues, ligands, water) get `default`, so viewers can colour by the value.
+    """
+    by_residue = mapping.values_by_residue(values)
+    atoms, detected, _ = load_atoms(structure_bytes, fmt)
+    keys = zip(atoms.chain_id.tolist(), atoms.res_id.tolist(), [c.strip() for c in atoms.ins_code.tolist()])
+    atoms.b_factor = np.array([by_residue.get(key, default) for key in keys], dtype=float)
+    return atoms, detected
+
+
 def write_values_as_bfactor(
     structure_bytes: bytes | str,
     fmt: str,
@@ -304,24 +318,14 @@ def write_values_as_bfactor(
     default: float = 0.0,
     out_format: str | None = None,
 ) -> str:
-    """The structure (model 1) with each mapped residue's B-factor set to its value.
+    """The structure (model 1) with each mapped residue's B-factor set to its value (atoms only;
+    `structure_exports.bfactor_structure` also keeps the header and says what the column holds).
 
     `fmt` is the format (or file name) of `structure_bytes`; the text returned is in
-    `out_format` ("pdb" or "cif", default: the same format). Every atom of a mapped
-    residue gets the value of its sequence position; other atoms (unmapped residues,
-    ligands, water) get `default`, so viewers can colour by the value.
+    `out_format` ("pdb" or "cif", default: the same format).
     """
-    by_residue = mapping.values_by_residue(values)
-    atoms, detected, _ = load_atoms(structure_bytes, fmt)
+    atoms, detected = values_as_bfactor(structure_bytes, fmt, mapping, values, default)
     target = {"pdb": "pdb", "cif": "cif", "mmcif": "cif"}.get(str(out_format or detected).lower())
     if target is None:
         raise InputError(f"Unknown export format '{out_format}': use 'pdb' or 'cif'.")
-    keys = zip(atoms.chain_id.tolist(), atoms.res_id.tolist(), [c.strip() for c in atoms.ins_code.tolist()])
-    b = np.array([by_residue.get(key, default) for key in keys], dtype=float)
-    if target == "pdb" and len(b) and (b.max() > 9999.99 or b.min() < -999.99):
-        raise InputError(
-            "The values do not fit the PDB B-factor column (-999.99 to 9999.99); "
-            "export as mmCIF or rescale them."
-        )
-    atoms.b_factor = b
     return write_atoms(atoms, target)

@@ -20,7 +20,8 @@ from .ranking import rank_features
 from .registry import DEFAULT_MODEL, get_model_spec
 from .results_cache import CachedArrays, DiskResultCache, MemoryCache, result_key
 from .sae import SparseAutoencoder, load_sae, reconstruction_quality
-from .sequences import SequenceRecord
+from .errors import InputError
+from .sequences import SequenceRecord, clean_sequence
 from .settings import Settings, get_settings
 from .weights import WeightsFile, esm_checkpoint_files, file_fingerprint, is_synthetic_file, sae_file
 
@@ -69,6 +70,15 @@ class PipelineStats:
     model_calls: int = 0
     memory_hits: int = 0
     disk_hits: int = 0
+
+
+def _as_record(item: SequenceRecord | str) -> SequenceRecord:
+    """A record as given, or a bare sequence string validated like any other input."""
+    if isinstance(item, SequenceRecord):
+        return item
+    if not isinstance(item, str):
+        raise InputError(f"Expected a protein sequence (text) or a SequenceRecord, not {type(item).__name__}.")
+    return SequenceRecord("query", clean_sequence(item))
 
 
 class FeaturePipeline:
@@ -162,7 +172,7 @@ class FeaturePipeline:
     ) -> list[FeatureResult]:
         """Features for each record, from the caches where possible."""
         self.spec.check_layer(layer)
-        records = [r if isinstance(r, SequenceRecord) else SequenceRecord("query", r) for r in records]
+        records = [_as_record(r) for r in records]
         paths = self.weight_paths(layer, normalized)
         fingerprints = tuple(file_fingerprint(p) for p in paths)
         synthetic = any(is_synthetic_file(p) for p in paths)

@@ -6,6 +6,8 @@ store, the embedder and the SAE read every size and file name from these specs.
 
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -39,6 +41,8 @@ class ModelSpec:
         return f"layer_{layer}/ae_{kind}.pt"
 
     def check_layer(self, layer: int) -> None:
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+            raise InputError(f"The layer must be a whole number such as 3, not {layer!r}.")
         if layer not in self.sae_layers:
             raise InputError(
                 f"{self.esm_name} has InterPLM SAEs for layers "

@@ -299,10 +299,16 @@ def parse_structure(
 
 
 def write_atoms(atoms, fmt: str, data_block: str = "structure") -> str:
-    """Write an AtomArray (e.g. with new B-factors) as PDB or mmCIF text."""
+    """Write an AtomArray (e.g. with new B-factors) as PDB or mmCIF text.
+
+    PDB's fixed columns hold coordinates from -999.999 to 9999.999 only: a larger structure
+    is refused with a message naming mmCIF (checked here, before any writing, so no
+    writer is ever asked to squeeze it in).
+    """
     if fmt == "pdb":
         from biotite.structure.io import pdb
 
+        check_fits_pdb(atoms)
         out = pdb.PDBFile()
         out.set_structure(atoms)
     elif fmt == "cif":
@@ -315,6 +321,29 @@ def write_atoms(atoms, fmt: str, data_block: str = "structure") -> str:
     buffer = io.StringIO()
     out.write(buffer)
     return buffer.getvalue()
+
+
+#: What PDB's fixed-width ATOM columns can hold (8.3f coordinates, 6.2f B-factors).
+PDB_COORD_RANGE = (-999.999, 9999.999)
+PDB_B_FACTOR_RANGE = (-99.99, 999.99)
+
+
+def check_fits_pdb(atoms) -> None:
+    """InputError unless every coordinate and B-factor fits PDB's columns."""
+    coords = np.asarray(atoms.coord, dtype=float)
+    low, high = PDB_COORD_RANGE
+    if coords.size and not (np.isfinite(coords).all() and coords.min() >= low and coords.max() <= high):
+        raise InputError(
+            f"The structure's coordinates (from {np.nanmin(coords):.1f} to {np.nanmax(coords):.1f} Å) do not fit "
+            f"the PDB format ({low} to {high}); export it as mmCIF (.cif) instead."
+        )
+    b_factor = getattr(atoms, "b_factor", None)
+    low, high = PDB_B_FACTOR_RANGE
+    if b_factor is not None and len(b_factor) and (np.min(b_factor) < low or np.max(b_factor) > high):
+        raise InputError(
+            f"The values do not fit the PDB B-factor column ({low} to {high}); export as mmCIF (.cif) "
+            "or rescale them."
+        )
 
 
 def pdb_to_cif(pdb_text: str, data_block: str = "structure") -> str:

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from interplm_core import structure_view
+from interplm_core import structure_exports
 from interplm_core.errors import InterPLMError
 from interplm_core.figures import export_image
+from interplm_core.sequences import safe_name
 from interplm_core.session import LoadedProtein
 
 from .loader import show_error
@@ -50,7 +51,8 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
-    stem = f"interplm_{protein.record.id}_L{protein.layer}{'' if protein.normalized else '_raw'}"
+    # The record id is user text: file names and the scripts' `load` get its safe form.
+    stem = safe_name(f"interplm_{protein.record.id}_L{protein.layer}{'' if protein.normalized else '_raw'}")
     st.markdown("**Activations**")
     c1, c2, c3 = st.columns(3)
     c1.download_button("CSV (shown features)", lambda: wide_table(protein, features).to_csv(index=False),
@@ -88,27 +90,24 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
     first = selected[0]
     fmt = "pdb" if view.file.fmt == "pdb" else "cif"
     structure_name = f"{stem}_f{first}.{fmt}"
+    pipeline_model = getattr(protein.result, "model", "ESM-2")
+    source = structure_exports.ExportSource(
+        protein=protein.record.id, model=pipeline_model, layer=protein.layer, normalized=protein.normalized,
+        structure_name=view.file.source, synthetic=bool(getattr(protein.result, "synthetic", False)))
 
-    def bfactor_file() -> str:
-        from interplm_core.mapping import write_values_as_bfactor
+    def export(kind: str):
+        return lambda: structure_exports.export_structure(kind, view.file.text, view.file.fmt, view.mapping,
+                                                          protein.result.activations, selected, source,
+                                                          structure_name)
 
-        return write_values_as_bfactor(view.file.text, view.file.fmt, view.mapping,
-                                       protein.result.activations[:, first])
-
-    tracks = structure_view.default_tracks(selected, protein.result.activations)
-    scale = structure_view.colour_scale([t.values for t in tracks], protein.normalized)
     c1, c2, c3, c4 = st.columns(4)
-    c1.download_button(f"{fmt.upper()} with f{first} as B-factor", bfactor_file, file_name=structure_name,
+    c1.download_button(f"{fmt.upper()} with f{first} as B-factor", export(fmt), file_name=structure_name,
                        mime="chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif", key="dl_bfactor")
-    c2.download_button("PyMOL script (.pml)",
-                       lambda: structure_view.pymol_script(structure_name, view.mapping, tracks, scale, 0.5 * scale),
-                       file_name=f"{stem}_features.pml", mime="text/plain", key="dl_pml")
-    c3.download_button("ChimeraX script (.cxc)",
-                       lambda: structure_view.chimerax_script(structure_name, view.mapping, tracks, scale, 0.5 * scale),
-                       file_name=f"{stem}_features.cxc", mime="text/plain", key="dl_cxc")
-    c4.download_button("3D view (.html)",
-                       lambda: structure_view.viewer_html(view.file.text, view.file.fmt, view.mapping, tracks,
-                                                          threshold=0.5 * scale, scale=scale, height=600),
-                       file_name=f"{stem}_3d.html", mime="text/html", key="dl_html3d")
+    c2.download_button("PyMOL script (.pml)", export("pml"), file_name=f"{stem}_features.pml", mime="text/plain",
+                       key="dl_pml")
+    c3.download_button("ChimeraX script (.cxc)", export("cxc"), file_name=f"{stem}_features.cxc",
+                       mime="text/plain", key="dl_cxc")
+    c4.download_button("3D view (.html)", export("html"), file_name=f"{stem}_3d.html", mime="text/html",
+                       key="dl_html3d")
     st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder. The 3D view "
                "is one self-contained page (3Dmol.js inside): open it in any browser, even offline, share it.")

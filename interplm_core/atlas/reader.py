@@ -6,6 +6,8 @@ directory made by `interplm atlas build`; see ui/atlas_views.py).
 
 from __future__ import annotations
 
+import re
+
 import threading
 from pathlib import Path
 
@@ -177,17 +179,20 @@ class FeatureAtlas:
         if text.isdigit():
             self.check(layer, int(text))
             return pd.DataFrame({"feature": [int(text)], "match": ["feature number"], "score": [1.0]})
-        pattern = f"%{text}%"
+        if limit < 1:
+            raise InputError(f"The number of search results must be at least 1 (got {limit}).")
+        # `%` and `_` typed by the user are characters to find, not wildcards.
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
         return self._query(
             """WITH by_concept AS (
                    SELECT feature, 'concept: ' || concept AS match, f1 AS score FROM concept_metrics
-                   WHERE layer = ? AND concept ILIKE ?
+                   WHERE layer = ? AND concept ILIKE ? ESCAPE '\\'
                    QUALIFY row_number() OVER (PARTITION BY feature ORDER BY f1 DESC, concept) = 1),
                by_protein AS (
                    SELECT t.feature, 'top protein: ' || p.record_id || ' ' || p.description AS match,
                           t.activation / greatest(f.max_activation, 1e-12) * 0.5 AS score
                    FROM top t JOIN proteins p USING (protein_index) JOIN features f USING (layer, feature)
-                   WHERE t.layer = ? AND (p.description ILIKE ? OR p.record_id ILIKE ?)
+                   WHERE t.layer = ? AND (p.description ILIKE ? ESCAPE '\\' OR p.record_id ILIKE ? ESCAPE '\\')
                    QUALIFY row_number() OVER (PARTITION BY t.feature ORDER BY t.rank) = 1)
                SELECT feature, arg_max(match, score) AS match, max(score) AS score
                FROM (SELECT * FROM by_concept UNION ALL SELECT * FROM by_protein)
