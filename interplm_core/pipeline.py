@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import InputError
 from .esm_embed import EsmEmbedder, load_embedder
 from .ranking import rank_features
 from .registry import DEFAULT_MODEL, get_model_spec
 from .results_cache import CachedArrays, DiskResultCache, MemoryCache, result_key
 from .sae import SparseAutoencoder, load_sae, reconstruction_quality
-from .errors import InputError
 from .sequences import SequenceRecord, clean_sequence
 from .settings import Settings, get_settings
 from .weights import WeightsFile, esm_checkpoint_files, file_fingerprint, is_synthetic_file, sae_file

@@ -7,7 +7,6 @@ store, the embedder and the SAE read every size and file name from these specs.
 from __future__ import annotations
 
 import numbers
-
 from dataclasses import dataclass
 
 from .errors import InputError

@@ -10,8 +10,17 @@ import pytest
 from interplm_core import structure_exports as se
 from interplm_core.mapping import map_to_structure
 from interplm_core.structures import load_atoms, parse_structure, write_atoms
-from tests.test_cli_core import cli_env, run_cli  # noqa: F401  (cli_env is a fixture)
+from tests.test_cli_core import run_cli
 from tests.test_export_safety import PAYLOAD, _assert_inert
+
+
+@pytest.fixture
+def cli_env(weights_env):
+    import os
+
+    return {k: os.environ[k] for k in ("INTERPLM_WEIGHTS_DIR", "INTERPLM_CACHE_DIR", "HF_ENDPOINT", "INTERPLM_ESM_URL",
+                                       "TORCH_HOME", "HF_HOME")}
+
 
 UBQ = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
 

@@ -7,7 +7,6 @@ directory made by `interplm atlas build`; see ui/atlas_views.py).
 from __future__ import annotations
 
 import re
-
 import threading
 from pathlib import Path
 
