@@ -271,3 +271,23 @@ def test_default_map_is_umap_of_the_unit_decoder_vectors(atlas_env, local_atlas)
     np.testing.assert_allclose(points[["map_x", "map_y"]].to_numpy(), expected, rtol=1e-5, atol=1e-5)
     pca = FeatureAtlas(local_atlas).feature_map(LAYER)
     assert not np.allclose(pca[["map_x", "map_y"]].to_numpy(), points[["map_x", "map_y"]].to_numpy())
+
+
+def test_search_treats_percent_and_underscore_literally(local_atlas):
+    """Issue 10 item 14: `%` and `_` typed by a user are characters, not SQL wildcards."""
+    atlas = FeatureAtlas(local_atlas)
+    assert not atlas.search(LAYER, "kinase").empty
+    assert atlas.search(LAYER, "k_nase").empty  # `_` was "any one character"
+    assert atlas.search(LAYER, "%").empty and atlas.search(LAYER, "kin%like").empty
+    with pytest.raises(InputError, match="at least 1"):
+        atlas.search(LAYER, "kinase", limit=0)
+
+
+def test_residues_limit_must_be_positive(local_atlas, capsys):
+    from interplm_core.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["atlas", "residues", "prot3", "1", "10", "--atlas", str(local_atlas), "--limit", "-1"])
+    assert exit_info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+    assert main(["atlas", "residues", "prot3", "1", "10", "--atlas", str(local_atlas), "--limit", "2"]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) <= 3  # header + 2 rows

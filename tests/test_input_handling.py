@@ -49,7 +49,7 @@ def test_cli_keeps_every_record_and_prints_the_renaming(cli_env, tmp_path):
     out = tmp_path / "out.npz"
     proc = subprocess.run([sys.executable, "-m", "interplm_core", "features", "--fasta", str(fasta), "--layer", "3",
                            "--out", str(out), "--quiet", "--top", "1"],
-                          capture_output=True, text=True, env={**os.environ, **cli_env}, timeout=300)
+                          check=False, capture_output=True, text=True, env={**os.environ, **cli_env}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as archive:
         members = archive.namelist()
@@ -83,7 +83,8 @@ def test_cli_reports_utf16_as_utf16(tmp_path):
     path = tmp_path / "in.fasta"
     path.write_bytes(">a\nMKV\n".encode("utf-16"))
     proc = subprocess.run([sys.executable, "-m", "interplm_core", "features", "--fasta", str(path), "--layer", "3",
-                           "--out", str(tmp_path / "o.npz")], capture_output=True, text=True, timeout=120)
+                           "--out", str(tmp_path / "o.npz")], check=False, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 2 and "UTF-16 text" in proc.stderr and "Traceback" not in proc.stderr
 
 
