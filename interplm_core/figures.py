@@ -298,10 +298,83 @@ def delta_figure(
 
 # ------------------------------------------------------------------ static export
 
+#: Average glyph width of Plotly's default sans-serif, per pixel of font size (digits and
+#: lower case; generous, so an estimate never crops a label).
+_GLYPH_WIDTH = 0.62
+#: Room kept around each estimate (tick marks, the gap to the plot, rounding).
+_PAD = 16
+
+
+def _text_width(text: str, size: float) -> float:
+    return len(str(text)) * size * _GLYPH_WIDTH
+
+
+def _numeric_label(values) -> str:
+    """The widest tick label Plotly would write for these values (3 significant digits)."""
+    finite = np.asarray([v for v in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(v)])
+    if not finite.size:
+        return "0"
+    return max((f"{v:.3g}" for v in (finite.min(), finite.max(), (finite.max() - finite.min()) / 7)), key=len)
+
+
+def _axis_labels(fig: go.Figure) -> dict[str, list[str]]:
+    """{y axis name ('yaxis', 'yaxis2', ...): tick labels of the traces drawn on it}."""
+    labels: dict[str, list[str]] = {}
+    for trace in fig.data:
+        axis = "yaxis" + (trace.yaxis or "y")[1:]
+        values = list(trace.y) if trace.y is not None else []
+        if values and all(isinstance(v, str) for v in values):
+            labels.setdefault(axis, []).extend(values)
+        elif values:
+            labels.setdefault(axis, []).append(_numeric_label(values))
+    return labels
+
+
+def export_figure(fig: go.Figure, title: str) -> go.Figure:
+    """A copy of `fig` laid out for a slide or a paper: a title, and margins computed from the
+    longest tick label and axis title on each side, so no feature label, track name or the
+    colour bar is cut off (the on-screen figure keeps tight margins; the browser measures
+    text there, a server render does not)."""
+    from .inert import html_text
+
+    export = go.Figure(fig)
+    layout = export.layout
+    title_size = 18
+    left = 0.0
+    for axis, labels in _axis_labels(export).items():
+        spec = layout[axis]
+        tick_size = (spec.tickfont.size if spec.tickfont and spec.tickfont.size else 12)
+        width = max(_text_width(label, tick_size) for label in labels)
+        if spec.title and spec.title.text:
+            width += (spec.title.font.size or 14) * 1.5
+        left = max(left, width)
+    right = 30.0  # the selected features' dots beside the heatmap
+    for trace in export.data:
+        if trace.type == "heatmap" and trace.showscale is not False and trace.colorbar is not None:
+            bar = trace.colorbar
+            ticks = _numeric_label([trace.zmin or 0.0, trace.zmax if trace.zmax is not None else 1.0])
+            title_text = bar.title.text if bar.title and bar.title.text else ""
+            bar.update(x=1.0, xref="paper", xanchor="left", xpad=right)
+            right += (bar.thickness or 30) + _text_width(ticks, 12) + _PAD + (14 * 1.5 if title_text else 0) + _PAD
+    x_size = max((layout[a].tickfont.size or 12) for a in layout if a.startswith("xaxis")) if any(
+        a.startswith("xaxis") for a in layout) else 12
+    export.update_layout(
+        title=dict(text=html_text(title), x=0, xref="container", xanchor="left", pad=dict(l=_PAD),
+                   font=dict(size=title_size)),
+        margin=dict(l=int(np.ceil(left + _PAD)), r=int(np.ceil(right)), t=int(title_size * 1.5 + 2 * _PAD),
+                    b=int(x_size * 1.5 + 14 * 1.5 + 2 * _PAD)),
+        paper_bgcolor="white", plot_bgcolor="white",
+    )
+    export.update_xaxes(automargin=True)
+    export.update_yaxes(automargin=True)
+    return export
+
+
 def export_image(fig: go.Figure, fmt: str = "png", width: int = 1400, height: int | None = None,
-                 scale: float = 2.0) -> bytes:
+                 scale: float = 2.0, title: str | None = None) -> bytes:
     """PNG or SVG bytes of a figure through kaleido (a headless Chromium; Debian's works).
 
+    With a `title` the figure is laid out by `export_figure` (title, room for every label).
     Raises InterPLMError with what to install when kaleido or a browser is missing; the
     app then points users to the chart's own camera button, which exports in the browser.
     """
@@ -318,12 +391,21 @@ def export_image(fig: go.Figure, fmt: str = "png", width: int = 1400, height: in
         browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
         if browser:
             os.environ["BROWSER_PATH"] = browser
-    export = go.Figure(fig)
+    export = export_figure(fig, title) if title is not None else go.Figure(fig)
     export.update_layout(paper_bgcolor="white", plot_bgcolor="white")
+    height = height or fig.layout.height or 600
+    if title is not None:
+        height += export.layout.margin.t + export.layout.margin.b - (fig.layout.margin.t or 0) - (fig.layout.margin.b or 0)
     try:
-        return export.to_image(format=fmt, width=width, height=height or fig.layout.height or 600, scale=scale)
+        return export.to_image(format=fmt, width=width, height=height, scale=scale)
     except Exception as err:  # kaleido raises several unrelated types when Chromium cannot start
         raise InterPLMError(
             f"Image export failed ({type(err).__name__}: {err}). Set BROWSER_PATH to a Chromium "
             "binary, or use the camera icon above the chart."
         ) from err
+
+
+def heatmap_title(protein: str, layer: int, normalized: bool, model: str = "ESM-2 8M") -> str:
+    """The exported heatmap's title: which protein, layer and scale the colours are."""
+    scale = "normalised activation (0-1)" if normalized else "raw activation"
+    return f"{protein} · {model} layer {layer} · InterPLM SAE features · {scale}"

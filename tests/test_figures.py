@@ -125,3 +125,43 @@ def test_heatmap_hover_carries_the_atlas_concept_of_each_feature():
     assert list(heat.text[0]) == ["", "<br>atlas: Active site (F1 0.71)", "", ""]
     assert list(heat.text[1]) == [""] * 4  # feature 5 has no concept
     assert "%{text}" in heat.hovertemplate
+
+
+def _export_fixture(track_names):
+    acts = np.zeros((30, 10240), np.float32)
+    acts[3, 10239] = acts[7, 5] = 0.9
+    tracks = {name: [([4], "site")] for name in track_names}
+    return figures.heatmap_figure("MKTAYIAKQRQISFVKSHFSRQLEERLGLI", acts, [10239, 5], tracks=tracks,
+                                  plddt=np.linspace(40, 95, 30), residue_error=np.linspace(0, 0.08, 30),
+                                  selected=[5])
+
+
+def test_export_margins_follow_the_labels():
+    """Issue 13 §2: the exported heatmap has room for its longest label on the left, the colour
+    bar with its title on the right, and a title saying protein, layer and scale."""
+    title = figures.heatmap_title("P61626 · LYSC_HUMAN", 4, normalized=False, model="esm2_t6_8M")
+    short = figures.export_figure(_export_fixture(["Site"]), title)
+    long_name = "Modified residue (phosphoserine)"
+    wide = figures.export_figure(_export_fixture(["Site", long_name]), title)
+    # Independent lower bound: 0.5 px per px of font size is narrower than any sans-serif glyph average.
+    assert wide.layout.margin.l >= len(long_name) * 10 * 0.5  # track names are drawn at 10 px
+    assert short.layout.margin.l >= len("f10239") * 11 * 0.5 + 14  # + the rotated axis title
+    assert wide.layout.margin.l > short.layout.margin.l
+    bar = wide.data[0].colorbar
+    assert bar.x == 1.0 and bar.xanchor == "left"  # starts at the plot's edge, inside the right margin
+    assert wide.layout.margin.r >= bar.xpad + bar.thickness + 14 + len("0.9") * 12 * 0.5  # + the rotated bar title
+    assert "raw activation" in wide.layout.title.text and "layer 4" in wide.layout.title.text
+    assert "P61626" in wide.layout.title.text and wide.layout.margin.t >= 18 * 1.2
+
+
+def test_exported_svg_holds_every_label_and_the_title():
+    pytest.importorskip("kaleido", reason="kaleido not installed: server-side export is optional")
+    names = ["Active site", "Disulfide bond"]
+    fig = _export_fixture(names)
+    svg = figures.export_image(fig, "svg", width=900, title=figures.heatmap_title("P<1>", 3, True))
+    from xml.etree import ElementTree
+
+    texts = {"".join(node.itertext()) for node in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
+    for text in ["f10239", "f5", *names, "pLDDT", "SAE err.", "activation", "residue", "feature",
+                 "P<1> · ESM-2 8M layer 3 · InterPLM SAE features · normalised activation (0-1)"]:
+        assert text in texts, text

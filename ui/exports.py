@@ -15,7 +15,7 @@ import streamlit as st
 
 from interplm_core import structure_exports
 from interplm_core.errors import InterPLMError
-from interplm_core.figures import export_image
+from interplm_core.figures import export_image, heatmap_title
 from interplm_core.sequences import safe_name
 from interplm_core.session import LoadedProtein
 
@@ -71,7 +71,9 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
         if column.button(f"Render {fmt.upper()}", key=f"render_{fmt}"):
             try:
                 with st.spinner(f"Rendering {fmt.upper()} (headless Chromium)…"):
-                    st.session_state[key] = (stem, export_image(fig, fmt))
+                    title = heatmap_title(protein.title, protein.layer, protein.normalized,
+                                          getattr(protein.result, "model", "ESM-2"))
+                    st.session_state[key] = (stem, export_image(fig, fmt, title=title))
             except InterPLMError as err:
                 show_error(err, "Image export failed")
         ready = st.session_state.get(key)
