@@ -114,6 +114,20 @@ def bfactor_structure(structure_text: str, structure_fmt: str, mapping, values, 
     return buffer.getvalue()
 
 
+def script_refusal(mapping, script_target: str) -> str | None:
+    """Why the PyMOL / ChimeraX scripts cannot be written for this structure (None: they can),
+    so the app can say so next to the buttons instead of failing on a click."""
+    try:
+        inert.viewer_file_name(script_target)
+        for chain in {m.residue.chain_id for m in mapping.positions if m.residue is not None}:
+            inert.viewer_chain_id(chain)
+        for code in {m.residue.insertion_code for m in mapping.positions if m.residue is not None}:
+            inert.viewer_insertion_code(code)
+    except InputError as err:
+        return str(err)
+    return None
+
+
 def export_structure(kind: str, structure_text: str, structure_fmt: str, mapping, activations: np.ndarray,
                      features, source: ExportSource, script_target: str) -> str:
     """One download: `kind` is one of EXPORT_FORMATS; `script_target` is the structure file

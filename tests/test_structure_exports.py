@@ -107,3 +107,14 @@ def test_bfactor_values_too_large_for_pdb_are_refused(fixtures_dir):
     acts = _activations(76) * 5000
     with pytest.raises(InputError, match="B-factor column"):
         se.export_structure("pdb", text, "pdb", mapping, acts, [5], SOURCE, "x.pdb")
+
+
+def test_script_refusal_says_why_before_any_click(fixtures_dir):
+    _, _, mapping = _ubq(fixtures_dir)
+    assert se.script_refusal(mapping, "interplm_P0CG48_L3_f5.pdb") is None
+    assert "File name" in se.script_refusal(mapping, "a;b.pdb")
+    atoms, _, _ = load_atoms((fixtures_dir / "pdb" / "1UBQ.pdb").read_text(), "pdb")
+    atoms.chain_id = np.array(["A;system id"] * atoms.array_length(), dtype=object).astype(str)
+    structure = parse_structure(write_atoms(atoms, "cif"), "cif")
+    hostile = map_to_structure(structure.chain_sequence("A;system id"), structure)
+    assert se.script_refusal(hostile, "x.cif").startswith("Chain id 'A;system id' cannot be written")

@@ -105,10 +105,14 @@ def render_exports(protein: LoadedProtein, features: list[int], fig) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.download_button(f"{fmt.upper()} with f{first} as B-factor", export(fmt), file_name=structure_name,
                        mime="chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif", key="dl_bfactor")
-    c2.download_button("PyMOL script (.pml)", export("pml"), file_name=f"{stem}_features.pml", mime="text/plain",
-                       key="dl_pml")
-    c3.download_button("ChimeraX script (.cxc)", export("cxc"), file_name=f"{stem}_features.cxc",
-                       mime="text/plain", key="dl_cxc")
+    refusal = structure_exports.script_refusal(view.mapping, structure_name)
+    if refusal:
+        c2.caption(refusal)
+    else:
+        c2.download_button("PyMOL script (.pml)", export("pml"), file_name=f"{stem}_features.pml",
+                           mime="text/plain", key="dl_pml")
+        c3.download_button("ChimeraX script (.cxc)", export("cxc"), file_name=f"{stem}_features.cxc",
+                           mime="text/plain", key="dl_cxc")
     c4.download_button("3D view (.html)", export("html"), file_name=f"{stem}_3d.html", mime="text/html",
                        key="dl_html3d")
     st.caption(f"Scripts expect {structure_name} (the B-factor download) in the same folder. The 3D view "
