@@ -66,7 +66,7 @@ def npz_member_names(record_ids: list[str]) -> list[str]:
     """Safe, unique .npz member names for the records; every renaming is printed (stderr)."""
     from .sequences import unique_safe_names
 
-    names = unique_safe_names(record_ids)
+    names = unique_safe_names(record_ids, keep="|")  # UniProt's `sp|P69905|HBA_HUMAN` stays as it is
     for record_id, name in zip(record_ids, names):
         if name != record_id:
             note(f"record {record_id!r} is stored as {name!r} in the .npz")

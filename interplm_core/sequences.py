@@ -75,24 +75,25 @@ def _first_free(name: str, taken: set[str]) -> str:
     return f"{name}_{suffix}"
 
 
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 _LEADING_DOTS = re.compile(r"^[.-]+")
 
 
-def safe_name(text: str, fallback: str = "record") -> str:
-    """`text` as a file or archive member name: letters, digits, '_', '-' and '.' only, not
-    starting with '.' or '-' (no folder, no hidden or option-like name), at most 100 characters."""
-    name = _UNSAFE_NAME.sub("_", str(text))
+def safe_name(text: str, fallback: str = "record", keep: str = "") -> str:
+    """`text` as a file or archive member name: letters, digits, '_', '-', '.' (and the
+    characters in `keep`) only, not starting with '.' or '-' (no folder, no hidden or
+    option-like name), at most 100 characters."""
+    unsafe = re.compile(f"[^A-Za-z0-9_.{re.escape(keep)}-]")
+    name = unsafe.sub("_", str(text))
     name = _LEADING_DOTS.sub(lambda m: "_" * len(m.group(0)), name)[:100]
     return name or fallback
 
 
-def unique_safe_names(ids: Iterable[str]) -> list[str]:
+def unique_safe_names(ids: Iterable[str], keep: str = "") -> list[str]:
     """`safe_name` of each id, made unique in order (two ids can become the same safe name)."""
     taken: set[str] = set()
     out = []
     for record_id in ids:
-        name = _first_free(safe_name(record_id), taken)
+        name = _first_free(safe_name(record_id, keep=keep), taken)
         taken.add(name)
         out.append(name)
     return out

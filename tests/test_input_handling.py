@@ -45,7 +45,8 @@ def test_unique_safe_names_after_sanitising():
 
 def test_cli_keeps_every_record_and_prints_the_renaming(cli_env, tmp_path):
     fasta = tmp_path / "in.fasta"
-    fasta.write_text(">a\nMKTAYIAK\n>a\nMKTAYIAL\n>a_2\nMKTAYIAM\n>../../x\nMKTAYIAN\n>/abs/path\nMKTAYIAP\n")
+    fasta.write_text(">a\nMKTAYIAK\n>a\nMKTAYIAL\n>a_2\nMKTAYIAM\n>../../x\nMKTAYIAN\n>/abs/path\nMKTAYIAP\n"
+                     ">sp|P69905|HBA_HUMAN\nMKTAYIAQ\n")
     out = tmp_path / "out.npz"
     proc = subprocess.run([sys.executable, "-m", "interplm_core", "features", "--fasta", str(fasta), "--layer", "3",
                            "--out", str(out), "--quiet", "--top", "1"],
@@ -53,9 +54,9 @@ def test_cli_keeps_every_record_and_prints_the_renaming(cli_env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as archive:
         members = archive.namelist()
-    assert len(members) == 5 and all("/" not in m and not m.startswith(".") for m in members)
+    assert len(members) == 6 and all("/" not in m and not m.startswith(".") for m in members)
     saved = np.load(out)
-    assert sorted(saved.files) == sorted(["a", "a_2", "a_2_2", "___.._x", "_abs_path"])
+    assert sorted(saved.files) == sorted(["a", "a_2", "a_2_2", "___.._x", "_abs_path", "sp|P69905|HBA_HUMAN"])
     assert saved["a_2_2"].shape[0] == 8
     assert "record '../../x' is stored as '___.._x'" in proc.stderr
     assert "record '/abs/path' is stored as '_abs_path'" in proc.stderr
