@@ -8,11 +8,12 @@ or mmCIF), so a user can script figures and a check can test the app's files.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from .cli_common import note, warn_if_synthetic
 from .errors import InputError
 from .figures import FEATURE_COLOURS
+from .inert import viewer_file_name
 from .structure_exports import EXPORT_FORMATS
 
 
@@ -43,58 +44,46 @@ def parse_features(text: str) -> list[int]:
 
 
 def _cmd_structure_export(args) -> int:
-    from .cli_data import _read_sequence
-    from .mapping import map_to_structure
-    from .sequences import SequenceRecord
+    from .pipeline import FeaturePipeline
+    from .session import ProteinRequest, Sources, StructureFile, map_structure, resolve_input
     from .structure_exports import ExportSource, export_structure
-    from .structures import decode_structure_bytes, parse_structure
+    from .structures import decode_structure_bytes, detect_format
 
     features = parse_features(args.features)
     path = Path(args.structure)
     if not path.is_file():
         raise InputError(f"Structure file not found: {path}. Give the path of a .pdb or .cif file.")
     if args.format in ("pml", "cxc"):
-        from .inert import viewer_file_name
-
         viewer_file_name(path.name)  # the script loads it by name: refuse before any work
-    data = path.read_bytes()
-    structure = parse_structure(data, path.name)
-    for warning in structure.warnings:
-        print(f"Note: {warning}", file=sys.stderr)
-    if args.uniprot:
-        from .uniprot import fetch_entry
-
-        entry = fetch_entry(args.uniprot)
-        if entry.redirected_from:
-            print(f"Note: {entry.redirect_note}", file=sys.stderr)
-        record = SequenceRecord(entry.accession, entry.sequence)
-    else:
-        record = SequenceRecord("query", _read_sequence(args.sequence))
-    mapping = map_to_structure(record.sequence, structure, chain_id=args.chain)
-
-    from .pipeline import FeaturePipeline  # imports torch: only once the input is known good
-
+    text = decode_structure_bytes(path.read_bytes())
+    file = StructureFile(text, detect_format(path.name, text), f"file {path.name}", path.stem, False)
     pipeline = FeaturePipeline(progress=False)
     pipeline.spec.check_layer(args.layer)
-    result = pipeline.features([record], args.layer)[0]
+    sources = Sources.direct(pipeline.settings)
+    # The app's path: the protein resolved and mapped by the session, then the app's export.
+    request = ProteinRequest(accession=args.uniprot) if args.uniprot else ProteinRequest(text=args.sequence)
+    found = resolve_input(request, sources, with_structure=False)
+    view = map_structure(found.record, file, args.chain, sources)
+    for text_note in found.notes + view.notes:
+        note(text_note)
+    result = pipeline.features([found.record], args.layer)[0]  # imports torch: the input is known good
     width = result.activations.shape[1]
     outside = [f for f in features if not 0 <= f < width]
     if outside:
         raise InputError(f"Feature ids run from 0 to {width - 1}; {', '.join(map(str, outside))} is outside.")
-    source = ExportSource(protein=record.id, model=pipeline.spec.esm_name, layer=args.layer, normalized=True,
+    source = ExportSource(protein=found.record.id, model=pipeline.spec.esm_name, layer=args.layer, normalized=True,
                           structure_name=path.name, synthetic=result.synthetic)
-    text = export_structure(args.format, decode_structure_bytes(data), structure.format, mapping,
-                            result.activations, features, source, path.name)
+    exported = export_structure(args.format, file.text, file.fmt, view.mapping, result.activations, features,
+                                source, path.name)
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        out.write_text(exported, encoding="utf-8")
     except OSError as err:
         raise InputError(f"Cannot write {out}: {err.strerror}.") from None
-    if result.synthetic:
-        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    warn_if_synthetic(result.synthetic)
     print(f"Wrote {args.format} ({', '.join(f'f{f}' for f in features)}, layer {args.layer}, chain "
-          f"{mapping.chain_id!r}) to {out}")
+          f"{view.mapping.chain_id!r}) to {out}")
     if args.format in ("pml", "cxc"):
         print(f"The script loads {path.name}: keep it in the same folder.")
     return 0
