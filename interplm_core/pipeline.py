@@ -19,7 +19,8 @@ from .errors import InputError
 from .esm_embed import EsmEmbedder, load_embedder
 from .ranking import rank_features
 from .registry import DEFAULT_MODEL, get_model_spec
-from .results_cache import CachedArrays, DiskResultCache, MemoryCache, result_key
+from .memory_cache import MemoryCache
+from .results_cache import CachedArrays, DiskResultCache, result_key
 from .sae import SparseAutoencoder, load_sae, reconstruction_quality
 from .sequences import SequenceRecord, clean_sequence
 from .settings import Settings, get_settings
@@ -94,7 +95,7 @@ class FeaturePipeline:
         self.spec = get_model_spec(model)
         self.settings = settings or get_settings()
         self.progress = progress
-        self.memory = MemoryCache(memory_cache_bytes)
+        self.memory: MemoryCache[CachedArrays] = MemoryCache(memory_cache_bytes)
         self.disk = DiskResultCache(self.settings.cache_dir / "features", self.settings.cache_max_bytes)
         self.stats = PipelineStats()
         self._embedder: EsmEmbedder | None = None

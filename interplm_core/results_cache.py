@@ -2,8 +2,9 @@
 
 A result is keyed by everything that determines it: the sequence, the model, the layer,
 normalised or not, and fingerprints of the ESM and SAE files actually used. On disk the
-activations are stored sparsely (most SAE features are zero at most residues) in a
-`diskcache` store with a size cap and least-recently-used eviction.
+activations are stored sparsely (most SAE features are zero at most residues) as an `.npz`
+in a `disk_cache.ByteStore` (data only, size cap, least-recently-used eviction, damage
+dropped); it is read back with `allow_pickle=False`, so a planted entry cannot run code.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import hashlib
 import io
 import logging
 import threading
-from collections import OrderedDict
+import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import diskcache
 import numpy as np
 
+from .disk_cache import ByteStore
+
 log = logging.getLogger(__name__)
+
 
 def result_key(sequence: str, model: str, layer: int, normalized: bool, fingerprints: tuple[str, ...]) -> str:
     text = "|".join([model, str(layer), "norm" if normalized else "raw", *fingerprints, sequence])
@@ -56,38 +59,18 @@ class CachedArrays:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "CachedArrays":
-        with np.load(io.BytesIO(blob)) as data:
-            activations = np.zeros(tuple(data["shape"]), dtype=np.float32)
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            shape = tuple(int(n) for n in data["shape"])
+            if len(shape) != 2 or shape[0] != len(data["residue_error"]):
+                raise ValueError("activation shape does not match the residues")
+            activations = np.zeros(shape, dtype=np.float32)
             activations[data["rows"], data["cols"]] = data["values"]
             mse, fve = data["scalars"]
             return cls(activations, data["residue_error"], float(mse), float(fve))
 
 
-class MemoryCache:
-    """A thread-safe least-recently-used map bounded by the bytes of its arrays."""
-
-    def __init__(self, max_bytes: int = 256 * 1024**2):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, CachedArrays] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> CachedArrays | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key: str, item: CachedArrays) -> None:
-        with self._lock:
-            if key in self._items:
-                self._bytes -= self._items.pop(key).nbytes
-            self._items[key] = item
-            self._bytes += item.nbytes
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
+#: What np.load and the unpacking raise on a damaged or foreign `.npz` (pickled arrays too).
+_UNREADABLE = (zipfile.BadZipFile, ValueError, KeyError, IndexError, OSError, EOFError, TypeError, MemoryError)
 
 
 class DiskResultCache:
@@ -99,20 +82,25 @@ class DiskResultCache:
 
     def __init__(self, directory: Path, max_bytes: int):
         self.directory = Path(directory)
-        self._store = diskcache.Cache(
-            str(self.directory), size_limit=max_bytes, eviction_policy="least-recently-used"
-        )
+        self._store = ByteStore(self.directory, max_bytes)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interplm-cache-writer")
         self._pending: list[Future] = []
         self._pending_lock = threading.Lock()
         self._write_error_logged = False
 
     def get(self, key: str) -> CachedArrays | None:
+        """The stored result, or None if absent or unreadable (then dropped, to be recomputed)."""
         blob = self._store.get(key)
-        return None if blob is None else CachedArrays.from_bytes(blob)
+        if blob is None:
+            return None
+        try:
+            return CachedArrays.from_bytes(blob)
+        except _UNREADABLE:
+            self._store.drop(key)
+            return None
 
     def put(self, key: str, item: CachedArrays) -> None:
-        self._store.set(key, item.to_bytes())
+        self._store.put(key, item.to_bytes())
 
     def put_later(self, key: str, item: CachedArrays) -> None:
         future = self._writer.submit(self.put, key, item)
@@ -143,6 +131,9 @@ class DiskResultCache:
 
     def size_bytes(self) -> int:
         return int(self._store.volume())
+
+    def keys(self) -> list[str]:
+        return self._store.keys()
 
     def clear(self) -> None:
         self._store.clear()

@@ -1,0 +1,74 @@
+"""An in-process least-recently-used map bounded by the bytes of what it holds.
+
+Streamlit's `cache_data`/`cache_resource` bound entries by count only, and one entry can be
+a 20 MB structure or a 40 MB activation matrix; a long session then grows without limit.
+Every in-process cache of large values (feature results in the pipeline, structure files
+and parsed structures in the app) is one of these, with its own byte budget from settings.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from typing import Callable, Generic, Hashable, TypeVar
+
+V = TypeVar("V")
+
+
+def approximate_nbytes(value: object) -> int:
+    """Bytes held by a value: `.nbytes` (arrays, results), `len` of bytes/str, else its own size."""
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(value, (bytes, bytearray, str)):
+        return len(value)
+    return sys.getsizeof(value)
+
+
+class MemoryCache(Generic[V]):
+    """A thread-safe LRU map whose values add up to at most `max_bytes`.
+
+    The newest entry is always kept, even alone over the budget, so a caller can use what
+    it just stored; it goes first when anything else arrives.
+    """
+
+    def __init__(self, max_bytes: int, size_of: Callable[[V], int] = approximate_nbytes):
+        self.max_bytes = int(max_bytes)
+        self.size_of = size_of
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: V) -> None:
+        size = int(self.size_of(value))
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, evicted) = self._items.popitem(last=False)
+                self._bytes -= evicted
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
