@@ -13,9 +13,7 @@ readable. No Streamlit import here: the CLI and notebooks can use the same figur
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -387,10 +385,8 @@ def export_image(fig: go.Figure, fmt: str = "png", width: int = 1400, height: in
             "Server-side image export needs the 'kaleido' package (pip install kaleido). "
             "Meanwhile, use the camera icon above the chart to download a PNG."
         ) from None
-    if not os.environ.get("BROWSER_PATH"):
-        browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-        if browser:
-            os.environ["BROWSER_PATH"] = browser
+    # kaleido's browser finder (choreographer) looks for chromium/chrome on PATH and in the
+    # usual install places itself, and honours BROWSER_PATH; nothing to set here.
     export = export_figure(fig, title) if title is not None else go.Figure(fig)
     export.update_layout(paper_bgcolor="white", plot_bgcolor="white")
     height = height or fig.layout.height or 600

@@ -1,8 +1,12 @@
 """One polite HTTP client for every remote data source, with the persistent cache in front.
 
 - A `requests.Session` per settings: a descriptive User-Agent (UniProt and EBI ask for
-  one), a timeout on every request, and bounded retries with exponential backoff on
-  429/5xx and connection failures (urllib3 `Retry` through an `HTTPAdapter`).
+  one), and bounded retries with exponential backoff (or the server's `Retry-After`) on
+  429/5xx and failed connections, all inside one deadline per request
+  (`INTERPLM_HTTP_TIMEOUT`).
+- Files too large to hold in memory (model weights) stream to disk with
+  `download_to_file`: a cut transfer resumes with `Range` when the server allows it,
+  else restarts, a bounded number of times.
 - Every successful body is stored in `disk_cache` and served from there next time, so a
   talk or a demo keeps working with the network gone; in offline mode
   (`INTERPLM_OFFLINE=1`) only the cache is used.
@@ -12,15 +16,16 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import IncompleteRead, ProtocolError
+from urllib3.exceptions import IncompleteRead, InvalidHeader, ProtocolError
 from urllib3.exceptions import ReadTimeoutError as _ReadTimeout
 from urllib3.util.retry import Retry
 
@@ -29,12 +34,13 @@ from .disk_cache import CachedResponse, get_response_cache
 from .errors import NetworkError, OfflineError
 from .settings import Settings, get_settings
 
-#: Names the tool and what it runs on; set INTERPLM_CONTACT to add an address services can reach.
-USER_AGENT = (
-    f"InterPLM-Explorer/{__version__} (protein feature explorer on ESM-2 + InterPLM SAEs"
-    + (f"; {os.environ['INTERPLM_CONTACT']}" if os.environ.get("INTERPLM_CONTACT") else "")
-    + ")"
-)
+#: Names the tool and what it runs on (UniProt and EBI ask for this).
+USER_AGENT = f"InterPLM-Explorer/{__version__} (protein feature explorer on ESM-2 + InterPLM SAEs)"
+
+
+def user_agent(settings: Settings) -> str:
+    """USER_AGENT, plus the contact address of `INTERPLM_CONTACT` when one is set."""
+    return f"{USER_AGENT[:-1]}; {settings.contact})" if settings.contact else USER_AGENT
 
 #: Status codes worth retrying: rate limiting and server-side trouble.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -66,32 +72,25 @@ _sessions_lock = threading.Lock()
 
 
 def make_session(settings: Settings) -> requests.Session:
-    """A new session with retries, backoff and our User-Agent."""
-    retry = Retry(
-        total=settings.http_retries,
-        connect=settings.http_retries,
-        read=settings.http_retries,
-        status=settings.http_retries,
-        backoff_factor=settings.http_backoff,
-        backoff_max=30.0,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        raise_on_status=False,
-        respect_retry_after_header=True,
-    )
-    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
+    """A new session with our User-Agent and connection pooling.
+
+    Retries are ours (`_download`), not urllib3's: its `Retry` sleeps for any `Retry-After`
+    and restarts its timeouts on each attempt, so one request could wait far longer than
+    `INTERPLM_HTTP_TIMEOUT`.
+    """
+    adapter = HTTPAdapter(max_retries=0, pool_maxsize=8)
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
+    session.headers["User-Agent"] = user_agent(settings)
     # Proxies and netrc from the environment are honoured; loopback is never proxied.
     return session
 
 
 def get_session(settings: Settings | None = None) -> requests.Session:
-    """A shared session for these retry settings (sessions pool connections)."""
+    """A shared session per User-Agent (sessions pool connections)."""
     settings = settings or get_settings()
-    key = (settings.http_retries, settings.http_backoff)
+    key = (user_agent(settings),)
     with _sessions_lock:
         if key not in _sessions:
             _sessions[key] = make_session(settings)
@@ -114,6 +113,8 @@ def get(
 
     Raises OfflineError (offline, not cached) or NetworkError (unreachable, timed out,
     cut, or still failing after retries). Other statuses are returned as they are.
+    The whole wait, retries and `Retry-After` pauses included, stays within
+    `settings.http_timeout`.
     """
     settings = settings or get_settings()
     what = what or url
@@ -135,47 +136,76 @@ def get(
     return response
 
 
-def _timed_out(settings: Settings, what: str, url: str) -> NetworkError:
+class _Deadline:
+    """The one time budget of a request: every wait (connect, read, pause) takes from it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
+
+
+def _timed_out(settings: Settings, what: str, url: str, deadline: _Deadline, detail: str = "") -> NetworkError:
     return NetworkError(
-        f"Timed out after {settings.http_timeout:g} s while fetching the {what} from {url}: {_OFFLINE_HINT}."
+        f"Timed out after {deadline.elapsed():.1f} s (limit {settings.http_timeout:g} s, "
+        f"INTERPLM_HTTP_TIMEOUT) while fetching the {what} from {url}{detail}: {_OFFLINE_HINT}."
     )
 
 
 def _download(
     url: str, settings: Settings, what: str, follow_redirects: bool, accept: str | None
 ) -> HttpResponse:
+    """One request, retried on 429/5xx and failed connections, all within one deadline."""
+    deadline = _Deadline(settings.http_timeout)
     session = get_session(settings)
     headers = {"Accept": accept} if accept else {}
-    try:
-        response = session.get(
-            url,
-            timeout=(settings.http_timeout, settings.http_timeout),
-            allow_redirects=follow_redirects,
-            headers=headers,
-        )
-        body = response.content
-        _check_complete(response, body, what)
-    except requests.exceptions.RetryError as err:
-        raise NetworkError(
-            f"The server for the {what} kept failing after {settings.http_retries} retries "
-            f"({_reason(err)}). The service may be busy or down: {_OFFLINE_HINT}."
-        ) from err
-    except (requests.exceptions.Timeout, _ReadTimeout) as err:
-        raise _timed_out(settings, what, url) from err
-    except requests.exceptions.ConnectionError as err:
-        if _is_timeout(err):  # urllib3 reports read timeouts after retries as connection errors
-            raise _timed_out(settings, what, url) from err
-        raise NetworkError(
-            f"Could not connect to fetch the {what} from {url} ({_reason(err)}): {_OFFLINE_HINT}."
-        ) from err
-    except (requests.exceptions.ChunkedEncodingError, *_ProtocolErrors) as err:
-        raise NetworkError(
-            f"The download of the {what} from {url} was cut off ({_reason(err)}); nothing was "
-            f"saved: {_OFFLINE_HINT}."
-        ) from err
-    except requests.exceptions.RequestException as err:
-        raise NetworkError(f"Fetching the {what} from {url} failed ({_reason(err)}): {_OFFLINE_HINT}.") from err
-    status = response.status_code
+    attempt = 0
+    while True:
+        pause: float | None = None
+        try:
+            with session.get(
+                url,
+                timeout=_wait_limits(deadline),
+                allow_redirects=follow_redirects,
+                headers=headers,
+                stream=True,
+            ) as response:
+                status = response.status_code
+                if status in RETRY_STATUSES and attempt < settings.http_retries:
+                    pause = _retry_pause(response, settings, attempt)
+                else:
+                    body = _read_body(response, deadline)
+                    _check_complete(response, body, what)
+        except (requests.exceptions.Timeout, _ReadTimeout, _DeadlinePassed) as err:
+            raise _timed_out(settings, what, url, deadline) from err
+        except requests.exceptions.ConnectionError as err:
+            if _is_timeout(err):
+                raise _timed_out(settings, what, url, deadline) from err
+            if _is_cut(err):
+                raise _cut(what, url, err) from err
+            if attempt >= settings.http_retries:
+                raise NetworkError(
+                    f"Could not connect to fetch the {what} from {url} ({_reason(err)}): {_OFFLINE_HINT}."
+                ) from err
+            pause = settings.http_backoff * 2**attempt
+        except (requests.exceptions.ChunkedEncodingError, *_ProtocolErrors) as err:
+            raise _cut(what, url, err) from err
+        except requests.exceptions.RequestException as err:
+            raise NetworkError(f"Fetching the {what} from {url} failed ({_reason(err)}): {_OFFLINE_HINT}.") from err
+        if pause is None:
+            break
+        if pause >= deadline.remaining():
+            raise _timed_out(
+                settings, what, url, deadline,
+                f" (the server asked to wait {pause:g} s more before retry {attempt + 1})",
+            )
+        time.sleep(pause)
+        attempt += 1
     kept = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
     if status in RETRY_STATUSES:
         raise NetworkError(
@@ -183,6 +213,57 @@ def _download(
             f"{settings.http_retries} retries. The service may be busy or down: {_OFFLINE_HINT}."
         )
     return HttpResponse(response.url, status, body, kept)
+
+
+class _DeadlinePassed(Exception):
+    """The body was still arriving when the request's time budget ran out."""
+
+
+def _wait_limits(deadline: _Deadline) -> tuple[float, float]:
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise _DeadlinePassed()
+    return (remaining, remaining)
+
+
+def _read_body(response: requests.Response, deadline: _Deadline) -> bytes:
+    """The whole body, giving up when the deadline passes even if bytes keep trickling in."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    parts = []
+    while True:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise _DeadlinePassed()
+        if sock is not None:
+            sock.settimeout(remaining)  # each wait for bytes ends at the deadline
+        block = raw.read1(1 << 16)
+        if not block:
+            return b"".join(parts)
+        parts.append(block)
+
+
+def _retry_pause(response: requests.Response, settings: Settings, attempt: int) -> float:
+    """Seconds to wait before the next try: the server's Retry-After, else exponential backoff."""
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            return max(0.0, float(Retry(0).parse_retry_after(header)))
+        except InvalidHeader:  # the server's mistake: fall back to our own backoff
+            return settings.http_backoff * 2**attempt
+    return settings.http_backoff * 2**attempt
+
+
+def _is_cut(err: BaseException) -> bool:
+    inner = err.args[0] if err.args else None
+    return isinstance(inner, _ProtocolErrors) or isinstance(getattr(inner, "reason", None), _ProtocolErrors)
+
+
+def _cut(what: str, url: str, err: BaseException) -> NetworkError:
+    return NetworkError(
+        f"The download of the {what} from {url} was cut off ({_reason(err)}); nothing was "
+        f"saved: {_OFFLINE_HINT}."
+    )
 
 
 def _check_complete(response: requests.Response, body: bytes, what: str) -> None:
@@ -209,3 +290,97 @@ def _reason(err: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+
+
+def download_to_file(url: str, dest: Path, settings: Settings | None = None, *, what: str | None = None,
+                     progress: bool = False) -> Path:
+    """Stream `url` to `dest` through `dest.part`, resuming or restarting after a cut.
+
+    Memory stays constant (1 MB blocks). After a cut the next attempt asks for the rest
+    with `Range`; a server answering 206 continues the file, one answering 200 sends it
+    whole and the file restarts. At most `http_retries + 1` attempts; here
+    `INTERPLM_HTTP_TIMEOUT` bounds each wait for data (a stall), not the whole transfer of
+    a multi-GB file. `dest` appears only complete; leftover partial files go on success.
+    When every attempt fails, the `.part` is kept only if the server takes `Range`
+    requests (the next run continues it), else removed.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or get_settings()
+    what = what or dest.name
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    session = get_session(settings)
+    resumable = False
+    problem = "no attempt was made"
+    for attempt in range(settings.http_retries + 1):
+        if attempt:
+            time.sleep(settings.http_backoff * 2 ** (attempt - 1))
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={have}-", "Accept-Encoding": "identity"} if have else {"Accept-Encoding": "identity"}
+        try:
+            with session.get(url, stream=True, timeout=(settings.http_timeout, settings.http_timeout),
+                             headers=headers) as response:
+                resumable = resumable or response.headers.get("Accept-Ranges", "").lower() == "bytes"
+                total = _expected_total(response, have)
+                if response.status_code == 206 and have:
+                    resumable, mode = True, "ab"
+                elif response.status_code == 200:
+                    have, mode = 0, "wb"  # the server sends it whole: start again
+                elif response.status_code == 416 and have:
+                    part.unlink()  # our partial file does not fit the server's: start again
+                    problem = "the server refused to continue the partial file"
+                    continue
+                else:
+                    part.unlink(missing_ok=True)
+                    raise NetworkError(f"Downloading the {what} from {url} failed: HTTP {response.status_code}.")
+                with open(part, mode) as out, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                                   desc=dest.name, disable=not progress) as bar:
+                    for block in response.iter_content(chunk_size=1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+        except requests.exceptions.Timeout as err:
+            problem = f"no data for {settings.http_timeout:g} s ({_reason(err)})"
+            continue
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                *_ProtocolErrors) as err:
+            problem = f"cut off ({_reason(err)})"
+            continue
+        except OSError as err:
+            part.unlink(missing_ok=True)
+            raise NetworkError(f"Could not save the {what} to {part} ({err}).") from err
+        size = part.stat().st_size
+        if total is not None and size != total:
+            problem = f"cut at {size:,} of {total:,} bytes"
+            continue
+        os.replace(part, dest)
+        _remove_leftovers(dest)
+        return dest
+    kept = part.exists() and resumable
+    if part.exists() and not kept:
+        part.unlink()
+    raise NetworkError(
+        f"The download of the {what} from {url} failed after {settings.http_retries + 1} attempts "
+        f"(last: {problem}); "
+        + (f"the part received is kept in {part} and the next attempt continues it." if kept
+           else "nothing was saved.")
+    )
+
+
+def _expected_total(response: requests.Response, have: int) -> int | None:
+    """The full file size the server announces (Content-Range on a 206, else Content-Length)."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status_code == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    if not length.isdigit():
+        return None
+    return int(length) + (have if response.status_code == 206 else 0)
+
+
+def _remove_leftovers(dest: Path) -> None:
+    """Partial files of earlier, abandoned downloads of `dest` (ours, and older temp names)."""
+    for leftover in (*dest.parent.glob(f".{dest.name}.*.part"), *dest.parent.glob(f"{dest.name}*.incomplete")):
+        leftover.unlink(missing_ok=True)

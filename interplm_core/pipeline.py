@@ -90,12 +90,14 @@ class FeaturePipeline:
         model: str = DEFAULT_MODEL,
         settings: Settings | None = None,
         progress: bool = True,
-        memory_cache_bytes: int = 256 * 1024**2,
+        memory_cache_bytes: int | None = None,
     ):
         self.spec = get_model_spec(model)
         self.settings = settings or get_settings()
         self.progress = progress
-        self.memory: MemoryCache[CachedArrays] = MemoryCache(memory_cache_bytes)
+        self.memory: MemoryCache[CachedArrays] = MemoryCache(
+            self.settings.memory_cache_bytes if memory_cache_bytes is None else memory_cache_bytes
+        )
         self.disk = DiskResultCache(self.settings.cache_dir / "features", self.settings.cache_max_bytes)
         self.stats = PipelineStats()
         self._embedder: EsmEmbedder | None = None

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .settings import Settings, get_settings
 
 #: Largest structure file accepted (bytes); override with INTERPLM_MAX_UPLOAD_BYTES.
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = Settings.max_upload_bytes
 
 _PDB_SUFFIXES = {".pdb", ".ent", ".pdb1"}
 _CIF_SUFFIXES = {".cif", ".mmcif"}
@@ -35,8 +35,7 @@ _FORMAT_NAMES = {"pdb": "pdb", "ent": "pdb", "cif": "cif", "mmcif": "cif", "pdbx
 
 def max_upload_bytes() -> int:
     """The configured upload limit, read from the environment at call time."""
-    raw = os.environ.get("INTERPLM_MAX_UPLOAD_BYTES", "").strip()
-    return int(raw) if raw.isdigit() else DEFAULT_MAX_UPLOAD_BYTES
+    return get_settings().max_upload_bytes
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,26 @@ Lookup order for every file, so that nothing touches the network when a copy exi
 3. a download (ESM from `INTERPLM_ESM_URL`, SAEs from `HF_ENDPOINT`), unless offline.
 
 Files are always loaded with `torch.load(weights_only=True)`; the one non-tensor class a
-fair-esm checkpoint needs (`argparse.Namespace`) is allowed explicitly.
+fair-esm checkpoint needs (`argparse.Namespace`) is allowed explicitly, under a lock:
+`torch.serialization.safe_globals` sets and then resets process-wide state, so two loads
+at once would otherwise undo each other's allow-list and refuse a valid checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import os
 import pickle
-import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 import torch
-from tqdm.auto import tqdm
 
 from .errors import NetworkError, WeightsUnavailableError
 from .hashing import file_sha256
+from .http import download_to_file, get_session
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -56,14 +57,19 @@ SOURCE_LABELS = {
 }
 
 
+#: Serialises the allow-list scope: `safe_globals` is process-global, not per thread.
+_SAFE_LOAD_LOCK = threading.Lock()
+
+
 def load_torch_file(path: Path, mmap: bool = False) -> object:
     """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`.
 
     A file that needs any other class is refused, never retried with `weights_only=False`.
     `mmap=True` maps the tensors instead of reading them (enough to look at metadata).
+    Thread-safe: concurrent sessions may load at once.
     """
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with _SAFE_LOAD_LOCK, torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         raise WeightsUnavailableError(
@@ -152,52 +158,11 @@ def _missing_esm_message(spec: ModelSpec, settings: Settings, reason: str) -> st
 
 
 def download_file(url: str, dest: Path, settings: Settings, progress: bool = True) -> Path:
-    """Stream `url` to `dest` atomically: a cut transfer never leaves a partial file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    headers = {"User-Agent": f"InterPLM-Explorer (weights download; {url})"}
-    try:
-        response = requests.get(url, stream=True, timeout=settings.http_timeout, headers=headers)
-    except requests.RequestException as err:
-        raise NetworkError(f"could not reach {url}: {err.__class__.__name__}") from err
-    with response:
-        if response.status_code != 200:
-            raise NetworkError(f"{url} answered HTTP {response.status_code}")
-        expected = int(response.headers.get("Content-Length", 0)) or None
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        written = 0
-        try:
-            with os.fdopen(fd, "wb") as out, tqdm(
-                total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress
-            ) as bar:
-                for block in response.iter_content(chunk_size=1 << 20):
-                    out.write(block)
-                    written += len(block)
-                    bar.update(len(block))
-            if expected is not None and written != expected:
-                raise NetworkError(f"download of {url} was cut at {written} of {expected} bytes")
-            os.replace(tmp_name, dest)
-        except NetworkError:  # already says what happened (an OSError too: not to be reworded)
-            raise
-        except (requests.RequestException, OSError) as err:
-            raise NetworkError(f"download of {url} failed: {err.__class__.__name__}") from err
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-    return dest
+    """Download through `http.download_to_file` (User-Agent, resume or restart, bounded attempts)."""
+    return download_to_file(url, dest, settings, what=dest.name, progress=progress)
 
 
 # ---------------------------------------------------------------- InterPLM SAEs
-
-
-def _hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment at call time."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    hf_home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "huggingface",
-    )
-    return Path(hf_home).expanduser() / "hub"
 
 
 def sae_file(
@@ -213,7 +178,7 @@ def sae_file(
         local = settings.weights_dir / spec.sae_dir_name / filename
         if local.is_file():
             return WeightsFile(local, "weights dir")
-    common = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=_hf_cache_dir())
+    common = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=settings.hf_hub_cache)
     try:
         # A cached copy is used as it is: published SAE files do not change, so no request.
         return WeightsFile(Path(hf_hub_download(**common, local_files_only=True)), "hugging face cache")
@@ -244,7 +209,7 @@ def _check_hub_answers(spec: ModelSpec, filename: str, settings: Settings) -> No
     """
     url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
     try:
-        requests.head(url, timeout=settings.http_timeout, allow_redirects=False)
+        get_session(settings).head(url, timeout=settings.http_timeout, allow_redirects=False)
     except requests.RequestException as err:
         reason = (
             f"the hub did not answer within {settings.http_timeout:g} s"

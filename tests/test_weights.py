@@ -122,7 +122,7 @@ def test_esm_server_that_times_out(online_env, monkeypatch):
     monkeypatch.setenv("INTERPLM_ESM_URL", online_env.sim_url("slow") + "/fair-esm")
     monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "0.5")
     online_env.slow_seconds = 5
-    with pytest.raises(WeightsUnavailableError, match="could not reach"):
+    with pytest.raises(WeightsUnavailableError, match=r"failed after 4 attempts \(last: no data for 0.5 s"):
         esm_checkpoint_files(SPEC, progress=False)
     assert not list(torch_hub_checkpoint_dir().glob("*")) if torch_hub_checkpoint_dir().exists() else True
 
@@ -201,3 +201,25 @@ def test_every_weights_source_has_a_label_for_users():
     assert produced == {"weights dir", "torch hub cache", "downloaded", "hugging face cache", "hugging face"}
     assert produced <= set(weights.SOURCE_LABELS)
     assert weights.WeightsFile(Path("x"), "weights dir").source_label == "weights folder"
+
+
+def test_concurrent_loads_never_refuse_a_valid_checkpoint(synthetic_weights_dir):
+    """Eight sessions loading at once (the fresh-app crash): every load succeeds."""
+    from concurrent.futures import ThreadPoolExecutor
+    import threading
+
+    path = synthetic_weights_dir / "esm2_t6_8M_UR50D.pt"
+    start = threading.Barrier(8)
+
+    def load_many(_):
+        start.wait()
+        layers = []
+        for _ in range(25):
+            layers.append(load_torch_file(path, mmap=True)["cfg"]["model"].encoder_layers)
+        return layers
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(load_many, range(8)))
+    assert results == [[6] * 25] * 8
+    with pytest.raises(pickle.UnpicklingError):  # and the allow-list did not leak out of the loads
+        torch.load(path, weights_only=True)

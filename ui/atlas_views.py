@@ -14,7 +14,6 @@ Entry points for the Feature page:
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from interplm_core.atlas.layout import AtlasLayout
-from interplm_core.atlas.reader import ATLAS_ENV, FeatureAtlas
+from interplm_core.atlas.reader import FeatureAtlas
 from interplm_core.errors import InterPLMError
+from interplm_core.settings import get_settings
 
 from .state import set_selected
 
@@ -47,10 +47,9 @@ def current_atlas() -> FeatureAtlas | None:
 
 def _atlas_location() -> tuple[str, float] | None:
     """(atlas folder, manifest mtime) from INTERPLM_ATLAS; the mtime keys the caches."""
-    path = os.environ.get(ATLAS_ENV, "").strip()
-    if not path:
+    folder = get_settings().atlas
+    if folder is None:
         return None
-    folder = Path(path).expanduser()
     manifest = AtlasLayout(folder).manifest_path
     return str(folder), (manifest.stat().st_mtime if manifest.is_file() else 0.0)
 

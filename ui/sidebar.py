@@ -3,9 +3,15 @@ switch and presentation mode. Also the synthetic-weights banner every page shows
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from interplm_core.errors import InterPLMError
+
 from . import resources
+
+log = logging.getLogger(__name__)
 
 
 def _size(n: int) -> str:
@@ -16,9 +22,17 @@ def _size(n: int) -> str:
 
 
 def synthetic_state() -> bool | None:
-    """True when the loaded (or about to be loaded) weights are synthetic."""
-    loaded = resources.pipeline().synthetic
-    return loaded if loaded is not None else resources.weights_dir_is_synthetic()
+    """True when the loaded (or about to be loaded) weights are synthetic; None if unknown.
+
+    Never raises: a damaged weights file or an unusable cache folder is reported by the
+    status panel and by the analysis itself, not by crashing every page here.
+    """
+    try:
+        loaded = resources.pipeline().synthetic
+        return loaded if loaded is not None else resources.weights_dir_is_synthetic()
+    except (InterPLMError, OSError) as err:
+        log.warning("weights status unavailable: %s", err)
+        return None
 
 
 def render_synthetic_banner() -> None:
@@ -39,22 +53,29 @@ def render_sidebar() -> None:
         st.toggle("Presentation mode", key="presentation",
                   help="Large fonts and no app chrome, for talks. Light/dark: ⋮ menu > Settings.")
         with st.expander("Status", expanded=False):
-            status = resources.pipeline().status()
-            synthetic = synthetic_state()
-            kind = "synthetic (meaningless features)" if synthetic else ("real" if synthetic is False else "not loaded yet")
-            st.markdown(f"**Model** {status['model']}  \n**Weights** {kind}")
-            if status["files"]:
-                for f in status["files"]:
-                    st.caption(f"{f['what']}: {f['source_label']}")
-            else:
-                st.caption("Weights load on the first analysis.")
-            sizes = resources.cache_sizes()
-            downloads = sizes["downloads"]
-            st.markdown(f"**Cache** features {_size(sizes['features'])}, "
-                        f"downloads {downloads if isinstance(downloads, str) else _size(downloads)}")
-            st.caption(f"Offline: {'on' if resources.offline() else 'off'} · cache in {resources.settings().cache_dir}")
-            stats = status["stats"]
-            st.caption(f"Model runs {stats['model_calls']}, cache hits {stats['memory_hits'] + stats['disk_hits']}")
+            try:
+                _render_status()
+            except (InterPLMError, OSError) as err:  # the status must never take the page down
+                st.warning(f"Status unavailable: {err}", icon=":material/warning:")
+
+
+def _render_status() -> None:
+    status = resources.pipeline().status()
+    synthetic = synthetic_state()
+    kind = "synthetic (meaningless features)" if synthetic else ("real" if synthetic is False else "not loaded yet")
+    st.markdown(f"**Model** {status['model']}  \n**Weights** {kind}")
+    if status["files"]:
+        for f in status["files"]:
+            st.caption(f"{f['what']}: {f['source_label']}")
+    else:
+        st.caption("Weights load on the first analysis.")
+    sizes = resources.cache_sizes()
+    downloads = sizes["downloads"]
+    st.markdown(f"**Cache** features {_size(sizes['features'])}, "
+                f"downloads {downloads if isinstance(downloads, str) else _size(downloads)}")
+    st.caption(f"Offline: {'on' if resources.offline() else 'off'} · cache in {resources.settings().cache_dir}")
+    stats = status["stats"]
+    st.caption(f"Model runs {stats['model_calls']}, cache hits {stats['memory_hits'] + stats['disk_hits']}")
 
 
 PRESENTATION_CSS = """
