@@ -3,7 +3,9 @@
 The prediction API (`/api/prediction/{accession}`) returns a JSON array (isoforms and
 other fragments can appear); we take the entry whose `entryId` is `AF-{acc}-F1` and
 download the file from the `pdbUrl`/`cifUrl` it gives. File names changed from `_v4`
-to `_v6` in 2025, so a URL is never built by hand. pLDDT is the CA B-factor, which
+to `_v6` in 2025, so a URL is never built by hand; but it is only followed when it points
+into the configured AlphaFold DB base (the API and `/files/` share one host), so an API
+answer cannot make the app fetch from anywhere else. pLDDT is the CA B-factor, which
 AlphaFold writes as the same value on every atom of a residue.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .errors import NetworkError, NotFoundError
 from .http import get
@@ -84,6 +86,21 @@ def _no_model_message(acc: str) -> str:
     )
 
 
+def _check_model_host(url: str, settings: Settings, entry_id: str) -> None:
+    """Refuse a model address outside the configured AlphaFold DB base (scheme, host, port, path)."""
+    base, target = urlsplit(settings.alphafold_url), urlsplit(url)
+    inside = (
+        (target.scheme, target.netloc.lower()) == (base.scheme, base.netloc.lower())
+        and target.path.startswith(base.path.rstrip("/") + "/")
+        and "/../" not in target.path + "/"
+    )
+    if not inside:
+        raise NetworkError(
+            f"AlphaFold DB named a model file for {entry_id} on another host ({target.netloc or url}); "
+            f"only files from {settings.alphafold_url} are fetched. Check INTERPLM_ALPHAFOLD_URL."
+        )
+
+
 def fetch_model(accession: str, settings: Settings | None = None, prefer: str = "pdb") -> AlphaFoldModel:
     """Download the F1 model (PDB by default, mmCIF if `prefer="cif"` or no PDB) and its pLDDT."""
     settings = settings or get_settings()
@@ -95,6 +112,7 @@ def fetch_model(accession: str, settings: Settings | None = None, prefer: str = 
         raise NetworkError(
             f"AlphaFold DB lists {record.get('entryId')} but gives no file address. Try again later."
         )
+    _check_model_host(url, settings, str(record.get("entryId")))
     fmt = "pdb" if url.split("?")[0].lower().endswith(".pdb") else "cif"
     response = get(url, settings, what=f"AlphaFold model {record.get('entryId')}")
     if response.status == 404:

@@ -122,7 +122,7 @@ def test_esm_server_that_times_out(online_env, monkeypatch):
     monkeypatch.setenv("INTERPLM_ESM_URL", online_env.sim_url("slow") + "/fair-esm")
     monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "0.5")
     online_env.slow_seconds = 5
-    with pytest.raises(WeightsUnavailableError, match=r"failed after 4 attempts \(last: no data for 0.5 s"):
+    with pytest.raises(WeightsUnavailableError, match=r"failed after \d attempts \(last: no data for 0.5 s"):
         esm_checkpoint_files(SPEC, progress=False)
     assert not list(torch_hub_checkpoint_dir().glob("*")) if torch_hub_checkpoint_dir().exists() else True
 
