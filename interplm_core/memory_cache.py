@@ -48,8 +48,9 @@ class MemoryCache(Generic[V]):
             self._items.move_to_end(key)
             return found[0]
 
-    def put(self, key: Hashable, value: V) -> None:
-        size = int(self.size_of(value))
+    def put(self, key: Hashable, value: V, size: int | None = None) -> None:
+        """Store `value`, counted as `size` bytes (default: `size_of(value)`)."""
+        size = int(self.size_of(value) if size is None else size)
         with self._lock:
             if key in self._items:
                 self._bytes -= self._items.pop(key)[1]

@@ -157,7 +157,8 @@ def test_flipped_bit_in_http_value_is_dropped(tmp_path):
     assert cache.get(URL) is None and URL not in cache
 
 
-@pytest.mark.parametrize("garbage", [b"this is not sqlite at all" * 200, b"SQLite format 3\x00" + b"\xff" * 4000])
+@pytest.mark.parametrize("garbage", [b"this is not sqlite at all" * 200, b"SQLite format 3\x00" + b"\xff" * 4000],
+                         ids=["not_a_database", "malformed_header"])
 def test_damaged_database_is_moved_aside_and_rebuilt(tmp_path, garbage, caplog):
     cache = ResponseCache(tmp_path, size_limit=10_000_000)
     cache.put(URL, CachedResponse(URL, 200, b"body"))
@@ -222,3 +223,42 @@ def test_response_cache_shares_the_settings_cap(tmp_path, monkeypatch):
         cache.put(f"k{i}", CachedResponse(f"k{i}", 200, b"z" * 1000))
     assert cache.keys() == ["k3", "k4"]  # two entries of ~1.1 kB fit under 3000 bytes
     assert cache.store.value_bytes() <= 3000
+
+
+# ----------------------------------------------------------------- item 7: memory bounded by bytes
+
+
+def test_pipeline_memory_stays_within_its_byte_budget(synthetic_weights_dir, tmp_path, monkeypatch):
+    from interplm_core.pipeline import FeaturePipeline
+    from interplm_core.synthetic import random_proteins
+
+    monkeypatch.setenv("INTERPLM_WEIGHTS_DIR", str(synthetic_weights_dir))
+    monkeypatch.setenv("INTERPLM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("INTERPLM_MEMORY_CACHE_BYTES", "4MiB")
+    pipeline = FeaturePipeline(progress=False)
+    sequences = random_proteins(8, seed=3, min_len=40, max_len=60)
+    results = pipeline.features(sequences, 2)
+    per_result = [r.activations.nbytes + r.residue_error.nbytes for r in results]
+    assert pipeline.memory.max_bytes == 4 * 1024**2
+    assert pipeline.memory.nbytes <= 4 * 1024**2 and len(pipeline.memory) < len(sequences)
+    # exactly the most recent results that fit are kept
+    fitting, total = 0, 0
+    for size in reversed(per_result):
+        if total + size > 4 * 1024**2:
+            break
+        total, fitting = total + size, fitting + 1
+    assert len(pipeline.memory) == fitting and pipeline.memory.nbytes == total
+
+
+def test_memory_cache_counts_bytes_and_keeps_the_newest():
+    from interplm_core.memory_cache import MemoryCache
+
+    cache = MemoryCache(250)
+    for key in "abc":
+        cache.put(key, b"x" * 100)
+    assert len(cache) == 2 and cache.get("a") is None and cache.nbytes == 200
+    cache.get("b")  # b is now the most recent
+    cache.put("d", b"y" * 100)
+    assert cache.get("c") is None and cache.get("b") is not None
+    cache.put("huge", "z" * 1000)
+    assert len(cache) == 1 and cache.get("huge") == "z" * 1000

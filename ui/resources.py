@@ -2,18 +2,23 @@
 and the downloads (UniProt entries, structures) every session may reuse.
 
 `st.cache_resource` holds objects that are expensive to build and safe to share (the
-pipeline is thread-safe and keeps its own memory cache of activations, so feature
-matrices are never pickled). `st.cache_data` holds small, immutable answers (entries,
-structure files), which it copies per hit. Exceptions are never cached, so a network
-failure can be retried.
+pipeline is thread-safe and keeps its own byte-bounded memory cache of activations, so
+feature matrices are never pickled). `st.cache_data` holds small answers (UniProt
+entries). Structure files, parsed structures and residue mappings can each be megabytes,
+and Streamlit bounds its caches by entry count only, so they live in one shared
+`MemoryCache` bounded by bytes (`INTERPLM_STRUCTURE_CACHE_BYTES`). Exceptions are never
+cached, so a network failure can be retried.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import streamlit as st
 
+from interplm_core.memory_cache import MemoryCache
 from interplm_core.pipeline import FeaturePipeline
 from interplm_core.registry import DEFAULT_MODEL, ModelSpec, get_model_spec
 from interplm_core.session import (
@@ -23,6 +28,13 @@ from interplm_core.session import (
     fetch_pdb_structure,
 )
 from interplm_core.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+#: Bytes a parsed structure or mapping is counted as: parsed models measured at ~0.4x their
+#: file's text (biotite arrays + residues), counted as 1x; a mapping ~0.5 kB per position.
+PARSED_BYTES_PER_TEXT_BYTE = 1.0
+MAPPING_BYTES_PER_POSITION = 512
 
 STATIC_3DMOL = Path(__file__).resolve().parents[1] / "static" / "vendor" / "3Dmol-min.js"
 STATIC_3DMOL_URL = "/app/static/vendor/3Dmol-min.js"
@@ -68,29 +80,58 @@ def uniprot_entry(query: str, is_offline: bool):
     return fetch_entry(query, get_settings().with_(offline=is_offline))
 
 
-@st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
+@st.cache_resource(show_spinner=False)
+def _structure_memory(max_bytes: int) -> MemoryCache:
+    """The one byte-bounded cache of structure files, parsed models and mappings (all sessions)."""
+    return MemoryCache(max_bytes)
+
+
+def _remembered(key: tuple, compute: Callable[[], T], size_of: Callable[[T], int]) -> T:
+    """`compute()` once per key while it fits in the structure memory (shared objects: never mutate)."""
+    cache = _structure_memory(get_settings().structure_cache_bytes)
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        cache.put(key, found, size=size_of(found))
+    return found
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()
+
+
 def alphafold_structure(accession: str, is_offline: bool) -> StructureFile:
-    return fetch_alphafold_structure(accession, get_settings().with_(offline=is_offline))
+    return _remembered(
+        ("alphafold", accession, is_offline),
+        lambda: fetch_alphafold_structure(accession, get_settings().with_(offline=is_offline)),
+        lambda f: len(f.text),
+    )
 
 
-@st.cache_data(show_spinner=False, max_entries=64, ttl=24 * 3600)
 def pdb_structure(pdb_id: str, is_offline: bool) -> StructureFile:
-    return fetch_pdb_structure(pdb_id, get_settings().with_(offline=is_offline))
+    return _remembered(
+        ("pdb", pdb_id, is_offline),
+        lambda: fetch_pdb_structure(pdb_id, get_settings().with_(offline=is_offline)),
+        lambda f: len(f.text),
+    )
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
 def parsed_structure(text: str, fmt: str):
     from interplm_core.structures import parse_structure
 
-    return parse_structure(text, fmt)
+    size = int(len(text) * PARSED_BYTES_PER_TEXT_BYTE)
+    return _remembered(("parsed", _text_key(text), fmt), lambda: parse_structure(text, fmt), lambda _: size)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
 def residue_mapping(sequence: str, text: str, fmt: str, chain: str | None, placement: int | None = None):
     """Sequence -> chain mapping; `placement` (1-based) picks a copy when the chain fits several (repeats)."""
     from interplm_core.mapping import map_to_structure
 
-    return map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None, placement=placement)
+    return _remembered(
+        ("mapping", sequence, _text_key(text), fmt, chain, placement),
+        lambda: map_to_structure(sequence, parsed_structure(text, fmt), chain_id=chain or None, placement=placement),
+        lambda _: MAPPING_BYTES_PER_POSITION * len(sequence),
+    )
 
 
 def sources() -> Sources:

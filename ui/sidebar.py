@@ -48,7 +48,12 @@ def render_synthetic_banner() -> None:
 
 def render_sidebar() -> None:
     with st.sidebar:
-        st.toggle("Offline mode", key="offline", value=resources.offline(),
+        try:
+            offline = resources.offline()
+        except InterPLMError as err:  # a bad setting (INTERPLM_*): say which, keep the page usable
+            st.error(str(err), icon=":material/error:")
+            offline = False
+        st.toggle("Offline mode", key="offline", value=offline,
                   help="Use only cached downloads and weights already on disk; nothing is fetched.")
         st.toggle("Presentation mode", key="presentation",
                   help="Large fonts and no app chrome, for talks. Light/dark: ⋮ menu > Settings.")
