@@ -31,7 +31,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .disk_cache import CachedResponse, get_response_cache
-from .errors import NetworkError, OfflineError
+from .errors import NetworkError, NotFoundError, OfflineError
 from .settings import Settings, get_settings
 
 #: Names the tool and what it runs on (UniProt and EBI ask for this).
@@ -300,7 +300,8 @@ def download_to_file(url: str, dest: Path, settings: Settings | None = None, *, 
     with `Range`; a server answering 206 continues the file, one answering 200 sends it
     whole and the file restarts. At most `http_retries + 1` attempts; here
     `INTERPLM_HTTP_TIMEOUT` bounds each wait for data (a stall), not the whole transfer of
-    a multi-GB file. `dest` appears only complete; leftover partial files go on success.
+    a multi-GB file, and a server silent from the start is not retried. `dest` appears
+    only complete; leftover partial files go on success. A 404 raises NotFoundError.
     When every attempt fails, the `.part` is kept only if the server takes `Range`
     requests (the next run continues it), else removed.
     """
@@ -334,7 +335,8 @@ def download_to_file(url: str, dest: Path, settings: Settings | None = None, *, 
                     continue
                 else:
                     part.unlink(missing_ok=True)
-                    raise NetworkError(f"Downloading the {what} from {url} failed: HTTP {response.status_code}.")
+                    kind = NotFoundError if response.status_code == 404 else NetworkError
+                    raise kind(f"Downloading the {what} from {url} failed: HTTP {response.status_code}.")
                 with open(part, mode) as out, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                                    desc=dest.name, disable=not progress) as bar:
                     for block in response.iter_content(chunk_size=1 << 20):
@@ -342,6 +344,10 @@ def download_to_file(url: str, dest: Path, settings: Settings | None = None, *, 
                         bar.update(len(block))
         except requests.exceptions.Timeout as err:
             problem = f"no data for {settings.http_timeout:g} s ({_reason(err)})"
+            if not part.exists():  # silent from the start: retrying would only multiply the wait
+                raise NetworkError(
+                    f"The server for the {what} did not answer within {settings.http_timeout:g} s ({url})."
+                ) from err
             continue
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 *_ProtocolErrors) as err:

@@ -4,8 +4,10 @@ Lookup order for every file, so that nothing touches the network when a copy exi
 1. `INTERPLM_WEIGHTS_DIR` (`{esm_name}.pt`, `{esm_name}-contact-regression.pt`,
    `{sae repo name}/layer_{L}/ae_{normalized,unnormalized}.pt`);
 2. the usual caches: torch hub (`$TORCH_HOME/hub/checkpoints`, where fair-esm puts ESM
-   files) and the Hugging Face cache (`HF_HOME`/`HF_HUB_CACHE`) for SAEs;
-3. a download (ESM from `INTERPLM_ESM_URL`, SAEs from `HF_ENDPOINT`), unless offline.
+   files) and, for SAEs, the Hugging Face cache (`HF_HOME`/`HF_HUB_CACHE`) and our own
+   download folder (`$INTERPLM_CACHE_DIR/weights`);
+3. a download through `http.download_to_file` (ESM from `INTERPLM_ESM_URL`, SAEs from
+   `HF_ENDPOINT`), unless offline: resumable, bounded attempts, constant memory.
 
 Files are always loaded with `torch.load(weights_only=True)`; the one non-tensor class a
 fair-esm checkpoint needs (`argparse.Namespace`) is allowed explicitly, under a lock:
@@ -22,12 +24,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 import torch
 
-from .errors import NetworkError, WeightsUnavailableError
+from .errors import NetworkError, NotFoundError, WeightsUnavailableError
 from .hashing import file_sha256
-from .http import download_to_file, get_session
+from .http import download_to_file
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -52,8 +53,8 @@ SOURCE_LABELS = {
     "weights dir": "weights folder",
     "torch hub cache": "torch hub cache",
     "hugging face cache": "Hugging Face cache",
+    "download cache": "downloaded earlier",
     "downloaded": "downloaded now",
-    "hugging face": "downloaded now",
 }
 
 
@@ -168,9 +169,15 @@ def download_file(url: str, dest: Path, settings: Settings, progress: bool = Tru
 def sae_file(
     spec: ModelSpec, layer: int, normalized: bool, settings: Settings | None = None
 ) -> WeightsFile:
-    """Path of one InterPLM SAE file: weights dir first, then the Hugging Face hub."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    """Path of one InterPLM SAE file: weights dir, Hugging Face cache, our downloads, the hub.
+
+    A copy already in the Hugging Face cache (from InterPLM or `huggingface-cli`) is used
+    as it is. New downloads go through `http.download_to_file` into
+    `$INTERPLM_CACHE_DIR/weights` (same layout as `INTERPLM_WEIGHTS_DIR`), not through the
+    hub client: after a cut, that client retries forever as long as each attempt brings a
+    few bytes (measured: 8 minutes, 6.6 GB and a RecursionError against a cutting server).
+    """
+    from huggingface_hub import try_to_load_from_cache
 
     settings = settings or get_settings()
     filename = spec.sae_filename(layer, normalized)
@@ -178,45 +185,30 @@ def sae_file(
         local = settings.weights_dir / spec.sae_dir_name / filename
         if local.is_file():
             return WeightsFile(local, "weights dir")
-    common = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=settings.hf_hub_cache)
+    # Published SAE files do not change, so a cached copy is used without any request.
+    cached = try_to_load_from_cache(spec.sae_repo, filename, cache_dir=settings.hf_hub_cache)
+    if isinstance(cached, str):
+        return WeightsFile(Path(cached), "hugging face cache")
+    ours = sae_download_dir(settings) / spec.sae_dir_name / filename
+    if ours.is_file():
+        return WeightsFile(ours, "download cache")
+    if settings.offline:
+        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, "offline mode is on"))
+    url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
     try:
-        # A cached copy is used as it is: published SAE files do not change, so no request.
-        return WeightsFile(Path(hf_hub_download(**common, local_files_only=True)), "hugging face cache")
-    except LocalEntryNotFoundError as err:
-        if settings.offline:
-            raise WeightsUnavailableError(
-                _missing_sae_message(spec, filename, settings, "offline mode is on")
-            ) from err
-    _check_hub_answers(spec, filename, settings)
-    try:
-        path = hf_hub_download(**common, etag_timeout=settings.http_timeout)
-    except EntryNotFoundError as err:
+        download_to_file(url, ours, settings, what=f"SAE file {filename}")
+    except NotFoundError as err:
         raise WeightsUnavailableError(
             _missing_sae_message(spec, filename, settings, "the hub has no such file")
         ) from err
-    except Exception as err:  # the hub client raises many transport errors; all mean the same here
-        raise WeightsUnavailableError(
-            _missing_sae_message(spec, filename, settings, f"{err.__class__.__name__}: {err}")
-        ) from err
-    return WeightsFile(Path(path), "hugging face")
+    except NetworkError as err:
+        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, str(err))) from err
+    return WeightsFile(ours, "downloaded")
 
 
-def _check_hub_answers(spec: ModelSpec, filename: str, settings: Settings) -> None:
-    """Fail within `settings.http_timeout` if the hub does not answer.
-
-    The hub client retries a timed-out request with a much longer timeout of its own,
-    which would leave the user staring at a frozen page.
-    """
-    url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
-    try:
-        get_session(settings).head(url, timeout=settings.http_timeout, allow_redirects=False)
-    except requests.RequestException as err:
-        reason = (
-            f"the hub did not answer within {settings.http_timeout:g} s"
-            if isinstance(err, requests.Timeout)
-            else f"the hub could not be reached ({err.__class__.__name__})"
-        )
-        raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, reason)) from err
+def sae_download_dir(settings: Settings) -> Path:
+    """Where SAE files downloaded by this program are kept (INTERPLM_WEIGHTS_DIR layout)."""
+    return Path(settings.cache_dir) / "weights"
 
 
 def _missing_sae_message(spec: ModelSpec, filename: str, settings: Settings, reason: str) -> str:

@@ -54,11 +54,11 @@ def online_env_torch_home():
 
 def test_sae_download_through_hugging_face_endpoint(online_env, synthetic_weights_dir):
     wf = sae_file(SPEC, 3, normalized=True)
-    assert wf.source == "hugging face"
+    assert wf.source == "downloaded"
     before = len(online_env.requests)
-    assert sae_file(SPEC, 3, normalized=True).source == "hugging face cache"
+    assert sae_file(SPEC, 3, normalized=True).source == "download cache"
     assert len(online_env.requests) == before  # a cached SAE costs no request
-    assert str(wf.path).startswith(os.environ["HF_HOME"])
+    assert str(wf.path).startswith(os.environ["INTERPLM_CACHE_DIR"])
     assert sha(wf.path) == sha(synthetic_weights_dir / "InterPLM-esm2-8m" / "layer_3" / "ae_normalized.pt")
     assert any("/Elana/InterPLM-esm2-8m/resolve/main/layer_3/ae_normalized.pt" in path for _, path, *_ in online_env.requests)
 
@@ -122,7 +122,7 @@ def test_esm_server_that_times_out(online_env, monkeypatch):
     monkeypatch.setenv("INTERPLM_ESM_URL", online_env.sim_url("slow") + "/fair-esm")
     monkeypatch.setenv("INTERPLM_HTTP_TIMEOUT", "0.5")
     online_env.slow_seconds = 5
-    with pytest.raises(WeightsUnavailableError, match=r"failed after \d attempts \(last: no data for 0.5 s"):
+    with pytest.raises(WeightsUnavailableError, match=r"did not answer within 0.5 s"):
         esm_checkpoint_files(SPEC, progress=False)
     assert not list(torch_hub_checkpoint_dir().glob("*")) if torch_hub_checkpoint_dir().exists() else True
 
@@ -198,7 +198,7 @@ def test_every_weights_source_has_a_label_for_users():
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "WeightsFile"
         and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
     }
-    assert produced == {"weights dir", "torch hub cache", "downloaded", "hugging face cache", "hugging face"}
+    assert produced == {"weights dir", "torch hub cache", "downloaded", "hugging face cache", "download cache"}
     assert produced <= set(weights.SOURCE_LABELS)
     assert weights.WeightsFile(Path("x"), "weights dir").source_label == "weights folder"
 
@@ -223,3 +223,31 @@ def test_concurrent_loads_never_refuse_a_valid_checkpoint(synthetic_weights_dir)
     assert results == [[6] * 25] * 8
     with pytest.raises(pickle.UnpicklingError):  # and the allow-list did not leak out of the loads
         torch.load(path, weights_only=True)
+
+
+def test_sae_download_from_a_cutting_hub_ends_after_bounded_attempts(online_env, monkeypatch):
+    """The hub client retried this forever (8 min, 6.6 GB, RecursionError); now: a few attempts."""
+    monkeypatch.setenv("HF_ENDPOINT", online_env.sim_url("cut"))
+    monkeypatch.setenv("INTERPLM_HTTP_RETRIES", "2")
+    monkeypatch.setenv("INTERPLM_HTTP_BACKOFF", "0.05")
+    before = len(online_env.requests)
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match=r"failed after 3 attempts"):
+        sae_file(SPEC, 2, normalized=True)
+    assert time.monotonic() - started < 60
+    assert len(online_env.requests) - before == 3
+
+
+def test_a_copy_in_the_hugging_face_cache_is_used_without_requests(online_env, synthetic_weights_dir):
+    from huggingface_hub import hf_hub_download
+
+    from interplm_core.settings import get_settings
+
+    settings = get_settings()
+    path = hf_hub_download(SPEC.sae_repo, SPEC.sae_filename(4, False), endpoint=settings.hf_endpoint,
+                           cache_dir=settings.hf_hub_cache)
+    before = len(online_env.requests)
+    found = sae_file(SPEC, 4, normalized=False)
+    assert found.source == "hugging face cache" and str(found.path) == path
+    assert len(online_env.requests) == before
+    assert sha(found.path) == sha(synthetic_weights_dir / SPEC.sae_dir_name / SPEC.sae_filename(4, False))
