@@ -141,7 +141,7 @@ def esm_checkpoint_files(
         if not path.is_file():
             try:
                 download_file(urls[kind], path, settings, progress=progress)
-            except NetworkError as err:
+            except (NetworkError, NotFoundError) as err:
                 raise WeightsUnavailableError(_missing_esm_message(spec, settings, str(err))) from err
     return {kind: WeightsFile(p, "downloaded") for kind, p in cached.items()}
 
