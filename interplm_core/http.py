@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import threading
 from dataclasses import dataclass
 
@@ -42,8 +41,10 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 CACHEABLE_STATUSES = frozenset({200, 303})
 #: urllib3 errors for a body that ends before its Content-Length.
 _ProtocolErrors = (ProtocolError, IncompleteRead)
+#: Set by the loopback mirror (`mirror.py`) on a 404 for something it holds no recording of.
+NOT_RECORDED_HEADER = "X-Mirror-Not-Recorded"
 #: Response headers worth keeping in the cache.
-_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified")
+_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", NOT_RECORDED_HEADER)
 
 _OFFLINE_HINT = (
     "retry in a moment, check your internet connection, or work offline "
@@ -59,6 +60,25 @@ class HttpResponse(CachedResponse):
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
+
+
+def mirror_not_recorded(response: HttpResponse) -> str | None:
+    """The mirror's own words when it lacks a recording, else None.
+
+    A 404 from the offline mirror means "not recorded here", not "the service has no such
+    entry"; clients show this instead of their usual not-found message.
+    """
+    if response.status != 404 or NOT_RECORDED_HEADER not in response.headers:
+        return None
+    try:
+        messages = response.json().get("messages") or []
+    except (ValueError, AttributeError):
+        messages = []
+    detail = "; ".join(map(str, messages)) or f"{response.url} is not recorded in this mirror"
+    return (
+        f"{detail}. The offline demo mirror serves only its bundled recordings; pick one of "
+        "those, or unset the INTERPLM_*_URL variables to use the real service."
+    )
 
 
 _sessions: dict[tuple, requests.Session] = {}

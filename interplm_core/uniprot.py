@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, urlsplit
 
 from .errors import InputError, NotFoundError, NetworkError
-from .http import get
+from .http import get, mirror_not_recorded
 from .settings import Settings, get_settings
 
 #: UniProt's published accession pattern, plus an optional isoform suffix.
@@ -207,7 +207,7 @@ def _get_entry_json(accession: str, settings: Settings) -> tuple[dict, str | Non
         )
     if response.status == 404:
         raise NotFoundError(
-            f"UniProt has no entry {accession}. Check the accession, or search by protein "
+            mirror_not_recorded(response) or f"UniProt has no entry {accession}. Check the accession, or search by protein "
             "name on https://www.uniprot.org."
         )
     if response.status != 200:

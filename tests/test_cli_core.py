@@ -114,4 +114,4 @@ def test_features_from_uniprot_accession_through_the_mirror(mirror_env, syntheti
     saved = np.load(out)
     assert saved.files == ["P61626"] and saved["P61626"].shape == (148, 10240)
     bad = run_cli("features", "--uniprot", "A0A000", "--layer", "4", "--out", str(out), env=env)
-    assert bad.returncode == 2 and "UniProt has no entry A0A000" in bad.stderr
+    assert bad.returncode == 2 and "UniProt entry A0A000 is not recorded in this mirror" in bad.stderr
