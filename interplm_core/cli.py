@@ -122,6 +122,12 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interplm", description="InterPLM Explorer command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     comparison.add_argument("--quiet", action="store_true", help="no progress bars")
     comparison.set_defaults(handler=_cmd_compare)
+    demo = commands.add_parser(
+        "demo", help="the offline demo: weights (synthetic if none), the mirror and the app, wired together"
+    )
+    demo.add_argument("--port", type=int, default=8501, help="the app's port on 127.0.0.1 (default 8501)")
+    demo.set_defaults(handler=_cmd_demo)
     register_data_commands(commands)
     register_atlas_commands(commands)
     return parser
