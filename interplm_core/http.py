@@ -25,7 +25,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .disk_cache import CachedResponse, get_response_cache
-from .errors import NetworkError, OfflineError
+from .errors import OFFLINE_WAYS, NetworkError, OfflineError
 from .settings import Settings, get_settings
 
 #: Names the tool and what it runs on; set INTERPLM_CONTACT to add an address services can reach.
@@ -48,7 +48,8 @@ _KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", NOT_RECORD
 
 _OFFLINE_HINT = (
     "retry in a moment, check your internet connection, or work offline "
-    "(INTERPLM_OFFLINE=1) after warming the cache with `python -m interplm_core prefetch ACCESSION`"
+    "(INTERPLM_OFFLINE=1) after warming the cache with `python -m interplm_core prefetch ACCESSION`. "
+    + OFFLINE_WAYS
 )
 
 

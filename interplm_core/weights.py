@@ -25,7 +25,7 @@ import requests
 import torch
 from tqdm.auto import tqdm
 
-from .errors import NetworkError, WeightsUnavailableError
+from .errors import OFFLINE_WAYS, NetworkError, WeightsUnavailableError
 from .hashing import file_sha256
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
@@ -147,7 +147,7 @@ def _missing_esm_message(spec: ModelSpec, settings: Settings, reason: str) -> st
         f"The {spec.esm_name} weights are not on this computer and could not be downloaded "
         f"({reason}). Download {urls['model']} and {urls['regression']} and put "
         f"{names['model']} and {names['regression']} in {target} "
-        "(or set INTERPLM_WEIGHTS_DIR to the folder that holds them)."
+        f"(or set INTERPLM_WEIGHTS_DIR to the folder that holds them). {OFFLINE_WAYS}."
     )
 
 
@@ -260,7 +260,7 @@ def _missing_sae_message(spec: ModelSpec, filename: str, settings: Settings, rea
     return (
         f"The InterPLM SAE file {filename} is not on this computer and could not be downloaded "
         f"({reason}). Download {url} and save it as {target}, or run "
-        "`python -m interplm_core weights fetch` once while online."
+        f"`python -m interplm_core weights fetch` once while online. {OFFLINE_WAYS}."
     )
 
 

@@ -117,3 +117,27 @@ def test_a_busy_app_port_is_refused_before_anything_starts(tmp_path, monkeypatch
         with pytest.raises(InputError, match=rf"127\.0\.0\.1:{port} \({os.strerror(errno.EADDRINUSE)}\)"):
             run_demo(port=port)
     assert not (tmp_path / "cache").exists()  # no weights were written
+
+
+def test_missing_weights_and_unreachable_services_point_at_the_offline_ways(tmp_path, monkeypatch):
+    from interplm_core.errors import NetworkError, WeightsUnavailableError
+    from interplm_core.registry import get_model_spec
+    from interplm_core.uniprot import fetch_entry
+    from interplm_core.weights import esm_checkpoint_files, sae_file
+
+    for name, value in clean_env(tmp_path, INTERPLM_UNIPROT_URL="http://127.0.0.1:9", INTERPLM_ESM_URL="http://127.0.0.1:9",
+                                 HF_ENDPOINT="http://127.0.0.1:9", INTERPLM_HTTP_RETRIES="0",
+                                 INTERPLM_HTTP_TIMEOUT="2").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("INTERPLM_WEIGHTS_DIR", raising=False)
+    spec = get_model_spec()
+    failures = []
+    for attempt, kind in [(lambda: esm_checkpoint_files(spec, progress=False), WeightsUnavailableError),
+                          (lambda: sae_file(spec, 3, True), WeightsUnavailableError),
+                          (lambda: fetch_entry("P61626"), NetworkError)]:
+        with pytest.raises(kind) as caught:
+            attempt()
+        failures.append(str(caught.value))
+    for message in failures:
+        assert "`python -m interplm_core demo`" in message
+        assert "`python -m interplm_core weights synthetic --out DIR`" in message
