@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go

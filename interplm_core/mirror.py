@@ -198,7 +198,7 @@ class FixtureStore:
             return self._built_entry(accession)
         return None
 
-    @functools.lru_cache(maxsize=32)
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - the store lives as long as its server
     def _built_entry(self, accession: str) -> dict:
         spec = BUILT_ENTRIES[accession]
         sequence = self.chain_sequence(spec.structure, spec.chain)
@@ -289,7 +289,7 @@ class FixtureStore:
             found[path.name.split("-")[1]] = path
         return found
 
-    @functools.lru_cache(maxsize=16)
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - the store lives as long as its server
     def converted_cif(self, pdb_path: Path) -> bytes:
         from .structures import pdb_to_cif
 
@@ -321,7 +321,7 @@ class FixtureStore:
         path = contained(self.weights_dir, repo_id.split("/", 1)[1])
         return path if path is not None and path.is_dir() else None
 
-    @functools.lru_cache(maxsize=128)
+    @functools.lru_cache(maxsize=128)  # noqa: B019 - the store lives as long as its server
     def sha256(self, path: Path, size: int, mtime_ns: int) -> str:
         """Memoised on (path, size, mtime): a replaced file is hashed again."""
         return file_sha256(path)
@@ -379,7 +379,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
     def state(self) -> SimulationState:
         return self.server.state  # type: ignore[attr-defined]
 
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+    def log_message(self, format, *args):
         log.debug("mirror: " + format, *args)
 
     def do_GET(self):
@@ -737,7 +737,7 @@ class Mirror:
             "HF_ENDPOINT": self.url,
         }
 
-    def start(self) -> "Mirror":
+    def start(self) -> Mirror:
         self._thread = threading.Thread(target=self.server.serve_forever, name="interplm-mirror", daemon=True)
         self._thread.start()
         return self
@@ -749,7 +749,7 @@ class Mirror:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Mirror":
+    def __enter__(self) -> Mirror:
         return self.start()
 
     def __exit__(self, *exc) -> None:

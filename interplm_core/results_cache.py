@@ -55,7 +55,7 @@ class CachedArrays:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "CachedArrays":
+    def from_bytes(cls, blob: bytes) -> CachedArrays:
         with np.load(io.BytesIO(blob)) as data:
             activations = np.zeros(tuple(data["shape"]), dtype=np.float32)
             activations[data["rows"], data["cols"]] = data["values"]

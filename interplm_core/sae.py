@@ -38,7 +38,7 @@ class SparseAutoencoder:
     _decoder_t: torch.Tensor | None = field(default=None, repr=False)  # [F, D], made on first decode
 
     @classmethod
-    def from_state_dict(cls, state: dict, synthetic: bool = False) -> "SparseAutoencoder":
+    def from_state_dict(cls, state: dict, synthetic: bool = False) -> SparseAutoencoder:
         missing = [k for k in REQUIRED_KEYS if k not in state]
         if missing:
             raise InputError(
@@ -67,7 +67,7 @@ class SparseAutoencoder:
     def device(self) -> torch.device:
         return self.encoder_weight.device
 
-    def to(self, device) -> "SparseAutoencoder":
+    def to(self, device) -> SparseAutoencoder:
         """The same SAE with its tensors on `device` (inputs are moved there when encoding)."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return SparseAutoencoder(
@@ -83,7 +83,7 @@ class SparseAutoencoder:
     def input_dim(self) -> int:
         return self.encoder_weight.shape[1]
 
-    def with_maxima(self, maxima: np.ndarray | torch.Tensor) -> "SparseAutoencoder":
+    def with_maxima(self, maxima: np.ndarray | torch.Tensor) -> SparseAutoencoder:
         """The same SAE normalised by a user's own per-feature maxima (v1.0 style)."""
         maxima = torch.as_tensor(np.asarray(maxima), dtype=torch.float32)
         if maxima.shape != (self.dict_size,):
@@ -146,7 +146,7 @@ def reconstruction_quality(x: torch.Tensor, x_hat: torch.Tensor) -> Reconstructi
     )
 
 
-def load_sae(spec, layer: int, normalized: bool, settings=None) -> tuple[SparseAutoencoder, "WeightsFile"]:
+def load_sae(spec, layer: int, normalized: bool, settings=None) -> tuple[SparseAutoencoder, WeightsFile]:
     """Find (or download) one InterPLM SAE file and load it."""
     from .weights import is_synthetic_sae, load_torch_file, sae_file
 

@@ -9,8 +9,8 @@ tokenises as tokens of their own. Whitespace, line breaks, lower case and a fina
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from .errors import InputError
 

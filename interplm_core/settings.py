@@ -7,7 +7,7 @@ process, a test or the app can point the clients somewhere else without reloadin
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ class Settings:
     esm_url: str = "https://dl.fbaipublicfiles.com/fair-esm"
     hf_endpoint: str = "https://huggingface.co"
     weights_dir: Path | None = None
-    cache_dir: Path = _default_cache_dir()
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     cache_max_bytes: int = 2 * 1024**3
     offline: bool = False
     http_timeout: float = 20.0
@@ -42,7 +42,7 @@ class Settings:
     http_backoff: float = 0.5
     device: str = "cpu"  # torch device for ESM-2 and the SAE: cpu, cuda, cuda:N or auto
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
 
@@ -69,7 +69,7 @@ def get_settings() -> Settings:
     )
 
 
-def resolve_device(name: str) -> "torch.device":
+def resolve_device(name: str) -> torch.device:
     """The torch device for `name` ('auto' picks a GPU when there is one)."""
     import torch
 

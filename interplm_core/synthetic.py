@@ -104,7 +104,7 @@ def synthetic_sae_state_dicts(
     scale = 1.0 / float((embeddings - bias).std())
     encoder = decoder.T.contiguous() * scale
     projections = encoder @ (embeddings - bias).T  # [F, N]: reductions run along rows
-    k = max(1, int(round((1.0 - FIRING_FRACTION) * projections.shape[1])))
+    k = max(1, round((1.0 - FIRING_FRACTION) * projections.shape[1]))
     encoder_bias = -torch.kthvalue(projections, k, dim=1).values
     top = projections.max(dim=1).values
     dead = torch.randperm(dict_size, generator=generator)[: int(DEAD_FRACTION * dict_size)]

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, urlsplit
 
-from .errors import InputError, NotFoundError, NetworkError
+from .errors import InputError, NetworkError, NotFoundError
 from .http import get, mirror_not_recorded
 from .settings import Settings, get_settings
 
@@ -103,7 +103,7 @@ class UniProtEntry:
     features: list[Annotation] = field(default_factory=list)
     redirected_from: str | None = None
 
-    def tracks(self) -> "OrderedDict[str, list[Annotation]]":
+    def tracks(self) -> OrderedDict[str, list[Annotation]]:
         """Features grouped by type, in TRACK_TYPES order (types without features left out)."""
         grouped: OrderedDict[str, list[Annotation]] = OrderedDict()
         for kind in TRACK_TYPES:

@@ -92,8 +92,9 @@ def test_weights_synthetic_then_fetch_from_that_directory(tmp_path):
 
 
 def test_same_seed_gives_identical_files(tmp_path):
-    from interplm_core.synthetic import write_synthetic_weights
     import torch
+
+    from interplm_core.synthetic import write_synthetic_weights
 
     a = write_synthetic_weights(tmp_path / "a", seed=1, layers=[2])
     b = write_synthetic_weights(tmp_path / "b", seed=1, layers=[2])

@@ -48,7 +48,7 @@ def test_uniprot_merged_note(mirror_env, capsys):
 
 def test_structure_map_json_shape(mirror_env, capsys, fixtures_dir):
     structure = fixtures_dir / "pdb" / "1REX.pdb"
-    code, out, err = run(capsys, "structure", "map", "--structure", str(structure), "--uniprot", "P61626", "--json")
+    code, out, _ = run(capsys, "structure", "map", "--structure", str(structure), "--uniprot", "P61626", "--json")
     assert code == 0
     data = json.loads(out)
     assert list(data) == ["chain", "coverage", "identity", "positions"]

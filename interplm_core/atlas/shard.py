@@ -9,8 +9,8 @@ max, counts and histograms by sum, top-k lists by re-ranking with the same tie-b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa

@@ -6,7 +6,7 @@ each Ray actor, so a worker loads the weights once and then processes many shard
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
