@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,8 @@ def _cmd_features(args) -> int:
     pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
     results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **{r.record_id: r.activations for r in results})
+    arrays: dict[str, Any] = {r.record_id: r.activations for r in results}  # name -> [length, dict size]
+    np.savez_compressed(out, **arrays)
     warn_if_synthetic(any(r.synthetic for r in results))
     scale = "normalised" if not args.unnormalized else "raw"
     for result in results:

@@ -118,6 +118,7 @@ def _cmd_structure_map(args) -> int:
     )
     if placed:
         first, last = placed[0], placed[-1]
+        assert first.residue is not None and last.residue is not None  # placed: residue set
         print(f"  sequence {first.position} -> {first.residue.label}, ..., {last.position} -> {last.residue.label}")
     return 0
 

@@ -16,6 +16,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -59,7 +60,7 @@ class HttpResponse(CachedResponse):
 
     from_cache: bool = False
 
-    def json(self):
+    def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
 
 

@@ -61,7 +61,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .errors import InputError, NotFoundError
@@ -261,7 +261,7 @@ class FixtureStore:
 
     def all_entries(self) -> list[dict]:
         accessions = list(self.recorded_entries) + [a for a in BUILT_ENTRIES if a not in self.recorded_entries]
-        return [self.uniprot_entry(a) for a in accessions]
+        return [entry for a in accessions if (entry := self.uniprot_entry(a)) is not None]
 
     def search(self, query: str) -> list[dict]:
         results = []
@@ -391,11 +391,11 @@ class MirrorHandler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- dispatch
     def _handle(self, head: bool) -> None:
         self.server.requests.append(  # type: ignore[attr-defined]
-            LoggedRequest(self.command, self.path, self.headers.get("User-Agent", ""))
+            LoggedRequest(self.command, self.path, self.headers.get("User-Agent") or "")
         )
         split = urlsplit(self.path)
-        path, query = unquote(split.path), parse_qs(split.query)
-        prefix, path, cut = self._simulations(path)
+        query = parse_qs(split.query)
+        prefix, path, cut = self._simulations(unquote(split.path))
         try:
             if path is None:
                 raise _json_reply(503, {"messages": ["Service unavailable (simulated by the mirror)"]})
@@ -490,7 +490,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
     @staticmethod
     def _inactive(accession: str) -> dict:
         if accession in DELETED_ACCESSIONS:
-            reason = {"inactiveReasonType": "DELETED", "deletedReason": DELETED_ACCESSIONS[accession]}
+            reason: dict[str, object] = {"inactiveReasonType": "DELETED", "deletedReason": DELETED_ACCESSIONS[accession]}
         else:
             reason = {"inactiveReasonType": "DEMERGED", "mergeDemergeTo": DEMERGED_ACCESSIONS[accession]}
         return {
@@ -503,7 +503,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- AlphaFold DB
     def _base_url(self, prefix: str = "") -> str:
-        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
+        host, port = cast(tuple, self.server.server_address)[:2]
         return f"http://{host}:{port}{prefix}"
 
     def _alphafold_api(self, accession: str, prefix: str) -> None:
@@ -512,12 +512,12 @@ class MirrorHandler(BaseHTTPRequestHandler):
         if accession not in files:
             raise _not_recorded(f"AlphaFold DB model of {accession}", sorted(files))
         path = files[accession]
-        version = int(re.search(r"_v(\d+)\.pdb$", path.name).group(1))
+        version = int(path.stem.rsplit("_v", 1)[1])  # AF-{acc}-F1-model_v{N}.pdb (alphafold_files)
         stem = path.name[: -len(".pdb")]
         base = f"{self._base_url(prefix)}/files"
         entry = self.store.uniprot_entry(accession) or {}
         sequence = self.store.chain_sequence(str(path.relative_to(self.store.fixtures_dir)), "A")
-        record = {
+        record: dict[str, object] = {
             "entryId": f"AF-{accession}-F1",
             "gene": ((entry.get("genes") or [{}])[0].get("geneName") or {}).get("value"),
             "uniprotAccession": accession,
@@ -701,7 +701,7 @@ class Mirror:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = cast(tuple, self.server.server_address)[:2]
         return f"http://{host}:{port}"
 
     @property

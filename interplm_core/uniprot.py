@@ -359,7 +359,7 @@ def _annotation(raw: dict, length: int) -> Annotation | None:
     end = (location.get("end") or {}).get("value")
     if start is None and end is None:
         return None  # position unknown in UniProt: nothing to show per residue
-    start = int(start if start is not None else end)
+    start = int(start if start is not None else end)  # type: ignore[arg-type]  # one of them is set
     end = int(end if end is not None else start)
     if start > end or start < 1 or end > length:
         return None

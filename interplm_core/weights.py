@@ -20,6 +20,7 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 import torch
@@ -56,7 +57,7 @@ SOURCE_LABELS = {
 }
 
 
-def load_torch_file(path: Path, mmap: bool = False) -> object:
+def load_torch_file(path: Path, mmap: bool = False) -> Any:
     """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`.
 
     A file that needs any other class is refused, never retried with `weights_only=False`.
@@ -213,7 +214,7 @@ def sae_file(
         local = settings.weights_dir / spec.sae_dir_name / filename
         if local.is_file():
             return WeightsFile(local, "weights dir")
-    common = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=_hf_cache_dir())
+    common: dict[str, Any] = dict(repo_id=spec.sae_repo, filename=filename, endpoint=settings.hf_endpoint, cache_dir=_hf_cache_dir())
     try:
         # A cached copy is used as it is: published SAE files do not change, so no request.
         return WeightsFile(Path(hf_hub_download(**common, local_files_only=True)), "hugging face cache")

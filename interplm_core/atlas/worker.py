@@ -52,6 +52,7 @@ class ShardWorker:
         )
 
     def decoder_weight(self, layer: int) -> np.ndarray:
+        """The raw SAE's decoder matrix [D, F] (columns are feature directions)."""
         return self.raw_saes[layer].decoder_weight.numpy()
 
     @property
