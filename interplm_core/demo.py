@@ -67,15 +67,16 @@ def find_or_write_weights(settings: Settings | None = None, model: str = DEFAULT
         kind = "synthetic" if synthetic else "model"
         return DemoWeights(settings.weights_dir, f"Using the {kind} weights found in {where}.", synthetic)
     folder = settings.cache_dir / DEMO_WEIGHTS_FOLDER
+    searched = f"INTERPLM_WEIGHTS_DIR={settings.weights_dir} is incomplete" if settings.weights_dir else "No weights found"
     demo_settings = settings.with_(weights_dir=folder, offline=True)
     try:
         fetch_weights(model, settings=demo_settings, progress=False)
-        return DemoWeights(folder, f"No weights found; using the synthetic weights written earlier in {folder}.", True)
+        return DemoWeights(folder, f"{searched}; using the synthetic weights written earlier in {folder}.", True)
     except WeightsUnavailableError:
         pass
-    print(f"No weights found: writing seeded synthetic weights to {folder} (about a minute, once)...", flush=True)
+    print(f"{searched}: writing seeded synthetic weights to {folder} (about a minute, once)...", flush=True)
     write_synthetic_weights(folder, seed=0, model=model)
-    return DemoWeights(folder, f"No weights found; wrote synthetic weights to {folder}.", True)
+    return DemoWeights(folder, f"{searched}; wrote synthetic weights to {folder}.", True)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -85,9 +85,13 @@ def test_demo_runs_app_and_mirror_and_stops_both_on_ctrl_c(synthetic_weights_dir
         assert process.wait(timeout=60) == 0
         assert refused(f"{app_url}/_stcore/health") and refused(f"{mirror_url}/uniprotkb/P61626.json")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # SIGTERM first: the demo then stops the app it started
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_without_weights_synthetic_ones_are_written_once_into_the_cache(tmp_path, monkeypatch):
