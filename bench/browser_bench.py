@@ -31,6 +31,7 @@ FIXTURES = Path(os.environ.get("INTERPLM_FIXTURES", REPO / "interplm_core" / "de
 sys.path.insert(0, str(REPO))
 
 from bench.results_file import write_section  # noqa: E402
+
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 

@@ -30,11 +30,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.results_file import write_section
-from interplm_core.pipeline import FeaturePipeline
-from interplm_core.settings import get_settings
-from interplm_core.steer import Steerer
-from interplm_core.synthetic import random_proteins, write_synthetic_weights
+from bench.results_file import write_section  # noqa: E402
+from interplm_core.pipeline import FeaturePipeline  # noqa: E402
+from interplm_core.settings import get_settings  # noqa: E402
+from interplm_core.steer import Steerer  # noqa: E402
+from interplm_core.synthetic import random_proteins, write_synthetic_weights  # noqa: E402
 
 LENGTH = 300
 LAYERS = (3, 6)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from .errors import NetworkError, NotFoundError
-from .http import get
+from .http import get, mirror_not_recorded
 from .settings import Settings, get_settings
 from .structures import Structure, parse_structure
 from .uniprot import normalize_query
@@ -63,7 +63,7 @@ def prediction_entry(accession: str, settings: Settings | None = None) -> dict:
     url = f"{settings.alphafold_url}/api/prediction/{quote(acc)}"
     response = get(url, settings, what=f"AlphaFold DB record for {acc}", accept="application/json")
     if response.status in (400, 404):
-        raise NotFoundError(_no_model_message(acc))
+        raise NotFoundError(mirror_not_recorded(response) or _no_model_message(acc))
     if response.status != 200:
         raise NetworkError(f"AlphaFold DB answered HTTP {response.status} for {acc}. Try again later.")
     try:

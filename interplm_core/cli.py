@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,8 @@ def _cmd_features(args) -> int:
     results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
     out.parent.mkdir(parents=True, exist_ok=True)
     members = npz_member_names([r.record_id for r in results])
-    np.savez_compressed(out, **dict(zip(members, (r.activations for r in results))))
+    arrays: dict[str, Any] = dict(zip(members, (r.activations for r in results)))  # name -> [length, dict size]
+    np.savez_compressed(out, **arrays)
     warn_if_synthetic(any(r.synthetic for r in results))
     scale = "normalised" if not args.unnormalized else "raw"
     for result in results:
@@ -134,6 +136,9 @@ def _cmd_compare(args) -> int:
     for row in c.rows():
         print(f"{row['feature']:>7}  {row['change']:<9}  {row['max_a']:>8.3f}  {row['max_b']:>8.3f}  "
               f"{row['total_residue_change']:>8.3f}")
+    return 0
+
+
 def _cmd_steer(args) -> int:
     from .steer import parse_positions
 
@@ -164,6 +169,12 @@ def _cmd_steer(args) -> int:
         print(f"  {change}")
     print(f"Wrote before, after [{len(sequence)}, 20] and positions to {out}")
     return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     steer.add_argument("--quiet", action="store_true", help="no progress bars")
     steer.set_defaults(handler=_cmd_steer, fasta=None)
+    demo = commands.add_parser(
+        "demo", help="the offline demo: weights (synthetic if none), the mirror and the app, wired together"
+    )
+    demo.add_argument("--port", type=int, default=8501, help="the app's port on 127.0.0.1 (default 8501)")
+    demo.set_defaults(handler=_cmd_demo)
     register_data_commands(commands)
     register_atlas_commands(commands)
     return parser

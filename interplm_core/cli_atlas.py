@@ -198,7 +198,7 @@ def _cmd_concepts(args) -> int:
     try:
         for layer in layers:
             count = annotate(con, worker, layer, Path(args.annotations), manifest["scale"], atlas.layout.maxima_path(layer))
-            best = con.execute("SELECT count(*) FROM best_concepts WHERE layer = ?", [layer]).fetchone()[0]
+            (best,) = con.execute("SELECT count(*) FROM best_concepts WHERE layer = ?", [layer]).fetchall()[0]
             print(f"layer {layer}: {count} annotated protein(s) scored; {best} feature(s) have a best concept")
         con.execute("CHECKPOINT")
     finally:

@@ -121,6 +121,7 @@ def _cmd_structure_map(args) -> int:
     )
     if placed:
         first, last = placed[0], placed[-1]
+        assert first.residue is not None and last.residue is not None  # placed: residue set
         print(f"  sequence {first.position} -> {first.residue.label}, ..., {last.position} -> {last.residue.label}")
     return 0
 
@@ -135,10 +136,7 @@ def _cmd_mirror(args) -> int:
         raise InputError(f"Fixtures directory not found: {fixtures}.")
     if weights is not None and not Path(weights).is_dir():
         raise InputError(f"Weights directory not found: {weights}.")
-    try:
-        serve(args.port, fixtures_dir=fixtures, weights_dir=weights, host=args.host)
-    except OSError as err:
-        raise InputError(f"Cannot listen on {args.host}:{args.port} ({err.strerror}); pick another --port.") from err
+    serve(args.port, fixtures_dir=fixtures, weights_dir=weights, host=args.host)  # a busy port: InputError
     return 0
 
 

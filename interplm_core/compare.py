@@ -20,7 +20,7 @@ CHANGE_KINDS = ("appears", "vanishes", "stronger", "weaker", "unchanged")
 
 
 def corresponding_positions(seq_a: str, seq_b: str) -> np.ndarray:
-    """For each residue of `seq_a` (0-based), the index of its partner in `seq_b`, or -1."""
+    """For each residue of `seq_a` (0-based), the index of its partner in `seq_b`, or -1: [len(seq_a)] int."""
     if not seq_a or not seq_b:
         raise InputError("Both sequences must have residues to be compared.")
     if len(seq_a) == len(seq_b):
@@ -76,7 +76,7 @@ def compare_activations(
     top: int = 30,
     threshold: float = DEFAULT_FIRING_THRESHOLD,
 ) -> FeatureComparison:
-    """The `top` features whose activation changes most between A and B.
+    """The `top` features whose activation changes most between A (`acts_a` [len A, F]) and B ([len B, F]).
 
     Ranking: features that appear or vanish first (by the size of the jump), then the
     rest by total per-residue change.

@@ -226,7 +226,7 @@ class CachedResponse:
         return json.dumps(header).encode() + b"\n" + bytes(self.body)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "CachedResponse":
+    def from_bytes(cls, blob: bytes) -> CachedResponse:
         line, _, body = blob.partition(b"\n")
         header = json.loads(line)
         if not isinstance(header, dict) or header.get("format") != _FORMAT:

@@ -28,3 +28,11 @@ class OfflineError(InterPLMError):
 
 class WeightsUnavailableError(InterPLMError):
     """Model weights are neither on disk nor downloadable; says what to fetch and where."""
+
+
+#: Appended to messages about missing weights or an unreachable service: the way to work without either.
+OFFLINE_WAYS = (
+    "No internet here? `python -m interplm_core demo` runs the whole app offline, and "
+    "`python -m interplm_core weights synthetic --out DIR` writes stand-in weights "
+    "(then INTERPLM_WEIGHTS_DIR=DIR; their features mean nothing biologically)"
+)

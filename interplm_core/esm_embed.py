@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from .registry import ModelSpec
+from .settings import Settings
 
 DEFAULT_OVERLAP = 256
 #: Tokens (padded length x batch size) per forward pass when batching many proteins.
@@ -50,7 +52,7 @@ def plan_windows(length: int, window: int, overlap: int = DEFAULT_OVERLAP) -> li
 
 
 def assign_residues(length: int, windows: list[Window]) -> np.ndarray:
-    """For each residue, the index of the window it is read from (farthest from an edge)."""
+    """For each residue, the index of the window it is read from (farthest from an edge): [length] int."""
     best = np.zeros(length, dtype=np.int64)
     best_margin = np.full(length, -1, dtype=np.int64)
     positions = np.arange(length)
@@ -80,7 +82,7 @@ class EsmEmbedder:
         self, model: torch.nn.Module, alphabet, spec: ModelSpec, synthetic: bool = False, device="cpu"
     ):
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        self.model: Any = model.eval().to(self.device)  # fair-esm's ESM2: its attributes are untyped
         self.alphabet = alphabet
         self.spec = spec
         self.synthetic = synthetic
@@ -233,7 +235,7 @@ class EsmEmbedder:
         return out  # type: ignore[return-value]
 
 
-def load_embedder(spec: ModelSpec, settings=None, progress: bool = True) -> EsmEmbedder:
+def load_embedder(spec: ModelSpec, settings: Settings | None = None, progress: bool = True) -> EsmEmbedder:
     """Find (or download) the ESM-2 checkpoint and build an embedder from it."""
     import esm
 

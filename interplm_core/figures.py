@@ -14,7 +14,7 @@ readable. No Streamlit import here: the CLI and notebooks can use the same figur
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -35,7 +35,7 @@ def feature_label(feature: int) -> str:
     return f"f{int(feature)}"
 
 
-def feature_from_label(label) -> int | None:
+def feature_from_label(label: object) -> int | None:
     """Feature id from a y-axis label such as 'f1234' (None for anything else)."""
     match = _FEATURE_LABEL.match(str(label).strip())
     return int(match.group(1)) if match else None
@@ -206,7 +206,7 @@ def _annotations_by_position(tracks: Mapping, length: int) -> list[str]:
     return ["<br>" + "<br>".join(n[:4]) + ("<br>…" if len(n) > 4 else "") if n else "" for n in notes]
 
 
-def _add_annotation_track(fig: go.Figure, row: int, x: list[str], tracks: Mapping, length: int) -> None:
+def _add_annotation_track(fig: go.Figure, row: int, x: list[str] | np.ndarray, tracks: Mapping, length: int) -> None:
     kinds = list(tracks)
     z = np.full((len(kinds), length), np.nan)
     text = np.full((len(kinds), length), "", dtype=object)
@@ -236,7 +236,7 @@ def profile_figure(
     normalized: bool = True,
     tracks: Mapping | None = None,
 ) -> go.Figure:
-    """Activation of one feature along the chain, with the firing threshold as a line."""
+    """Activation of one feature along the chain (`values` [L]), with the firing threshold as a line."""
     x = residue_labels(sequence)
     notes = _annotations_by_position(tracks or {}, len(sequence))
     fig = go.Figure(go.Bar(
@@ -268,7 +268,7 @@ def delta_figure(
     selected: Sequence[int] = (),
     title: str = "",
 ) -> go.Figure:
-    """B minus A per residue (rows: features, diverging colours centred on zero)."""
+    """B minus A per residue (`delta` [L, len(features)]; rows: features, diverging colours centred on zero)."""
     x = residue_labels(sequence)
     y = [f"{feature_label(f)} ({k})" for f, k in zip(features, kinds)]
     z = delta.T

@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,7 +32,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .disk_cache import CachedResponse, get_response_cache
-from .errors import NetworkError, NotFoundError, OfflineError
+from .errors import OFFLINE_WAYS, NetworkError, NotFoundError, OfflineError
 from .settings import Settings, get_settings
 
 #: Names the tool and what it runs on (UniProt and EBI ask for this).
@@ -48,12 +49,15 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 CACHEABLE_STATUSES = frozenset({200, 303})
 #: urllib3 errors for a body that ends before its Content-Length.
 _ProtocolErrors = (ProtocolError, IncompleteRead)
+#: Set by the loopback mirror (`mirror.py`) on a 404 for something it holds no recording of.
+NOT_RECORDED_HEADER = "X-Mirror-Not-Recorded"
 #: Response headers worth keeping in the cache.
-_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified")
+_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", NOT_RECORDED_HEADER)
 
 _OFFLINE_HINT = (
     "retry in a moment, check your internet connection, or work offline "
-    "(INTERPLM_OFFLINE=1) after warming the cache with `python -m interplm_core prefetch ACCESSION`"
+    "(INTERPLM_OFFLINE=1) after warming the cache with `python -m interplm_core prefetch ACCESSION`. "
+    + OFFLINE_WAYS
 )
 
 
@@ -63,8 +67,27 @@ class HttpResponse(CachedResponse):
 
     from_cache: bool = False
 
-    def json(self):
+    def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
+
+
+def mirror_not_recorded(response: HttpResponse) -> str | None:
+    """The mirror's own words when it lacks a recording, else None.
+
+    A 404 from the offline mirror means "not recorded here", not "the service has no such
+    entry"; clients show this instead of their usual not-found message.
+    """
+    if response.status != 404 or NOT_RECORDED_HEADER not in response.headers:
+        return None
+    try:
+        messages = response.json().get("messages") or []
+    except (ValueError, AttributeError):
+        messages = []
+    detail = "; ".join(map(str, messages)) or f"{response.url} is not recorded in this mirror"
+    return (
+        f"{detail}. The offline demo mirror serves only its bundled recordings; pick one of "
+        "those, or unset the INTERPLM_*_URL variables to use the real service."
+    )
 
 
 _sessions: dict[tuple, requests.Session] = {}
@@ -230,7 +253,7 @@ def _read_body(response: requests.Response, deadline: _Deadline) -> bytes:
     """The whole body, giving up when the deadline passes even if bytes keep trickling in."""
     raw = response.raw
     sock = getattr(getattr(raw, "connection", None), "sock", None)
-    parts = []
+    parts: list[bytes] = []
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,8 +101,8 @@ class ResidueMapping:
                 return mapped.position
         return None
 
-    def values_by_residue(self, values) -> dict[tuple[str, int, str], float]:
-        """{(chain, number, insertion code): value} for every mapped position."""
+    def values_by_residue(self, values: Sequence[float] | np.ndarray) -> dict[tuple[str, int, str], float]:
+        """{(chain, number, insertion code): value} for every mapped position (`values`: [sequence length])."""
         if len(values) != len(self.positions):
             raise InputError(
                 f"Got {len(values)} values for a sequence of {len(self.positions)} residues; "
@@ -314,7 +315,7 @@ def write_values_as_bfactor(
     structure_bytes: bytes | str,
     fmt: str,
     mapping: ResidueMapping,
-    values,
+    values: Sequence[float] | np.ndarray,
     default: float = 0.0,
     out_format: str | None = None,
 ) -> str:

@@ -25,7 +25,15 @@ and an optional weights directory:
   and the Hugging Face hub `/{owner}/{repo}/resolve/{revision}/{path}` (HEAD with
   X-Repo-Commit, ETag/X-Linked-Etag, X-Linked-Size; GET) and `/api/models/{owner}/{repo}`,
   from a weights directory laid out as `write_synthetic_weights` writes it (the repo
-  `Elana/InterPLM-esm2-8m` is the folder `InterPLM-esm2-8m/`).
+  `Elana/InterPLM-esm2-8m` is the folder `InterPLM-esm2-8m/`). Weight files honour a
+  single `Range: bytes=...` (206 with Content-Range; 416 when unsatisfiable), so resumed
+  downloads can be tested end to end.
+
+Only files inside the fixtures and weights folders are ever served: every requested path
+is resolved and refused (404) if it lands outside them, and hub repo ids must be
+`owner/name`. Anything the mirror does not hold answers 404 with the header
+`X-Mirror-Not-Recorded` (see `http.mirror_not_recorded`), so clients can say "not
+recorded in this mirror" rather than "the service has no such entry".
 
 Simulated failures, kept apart from the data so that no real accession is affected:
 
@@ -37,7 +45,9 @@ Simulated failures, kept apart from the data so that no real accession is affect
   `/_sim/slow/...` waits `slow_seconds` before answering (timeouts, "hub times out");
   `/_sim/flaky/{token}/...` answers 503 to the first request per token, then normally
   (retries); `/_sim/down/...` always answers 503; `/_sim/cut/...` announces a
-  Content-Length larger than the body it sends, then closes (cut downloads).
+  Content-Length larger than the body it sends, then closes (cut downloads);
+  `/_sim/cutonce/{token}/...` cuts only the first request per token (a download that a
+  `Range` request can then resume).
 """
 
 from __future__ import annotations
@@ -51,10 +61,12 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from .errors import InputError, NotFoundError
 from .hashing import file_sha256
+from .http import NOT_RECORDED_HEADER
 from .uniprot import ACCESSION_RE  # UniProt's accession grammar, as the real service applies it
 
 log = logging.getLogger(__name__)
@@ -67,6 +79,17 @@ MERGED_ACCESSIONS = {"Q0MRG0": "P61626"}
 DELETED_ACCESSIONS = {"Q0DEL0": "Deleted by the mirror to simulate an obsolete entry"}
 DEMERGED_ACCESSIONS = {"Q0DMG0": ["P69905", "P68871"]}
 DEFAULT_SLOW_SECONDS = 5.0
+#: A Hugging Face repo id as the hub spells it (a part cannot be `.` or `..`).
+REPO_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: `Range: bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX` (one range; lists are not served).
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def contained(base: Path, relative: str) -> Path | None:
+    """`base/relative` resolved, or None if it lands outside `base` (`..`, absolute, symlink out)."""
+    root = base.resolve()
+    path = (root / relative.lstrip("/")).resolve()
+    return path if path.is_relative_to(root) else None
 
 # --------------------------------------------------------------------- built entries
 
@@ -140,8 +163,10 @@ class FixtureStore:
         self.fixtures_dir = Path(fixtures_dir)
         self.weights_dir = Path(weights_dir) if weights_dir else None
         if not self.fixtures_dir.is_dir():
-            raise FileNotFoundError(
-                f"Fixtures directory {self.fixtures_dir} does not exist; pass --fixtures DIR."
+            raise NotFoundError(
+                f"The mirror's fixtures folder {self.fixtures_dir} does not exist. The recordings "
+                f"ship in {DEFAULT_FIXTURES_DIR} (reinstall the package if it is missing), or pass "
+                "--fixtures DIR with the same layout (uniprot/, alphafold/, pdb/)."
             )
 
     # ---------------------------------------------------------------- UniProt
@@ -173,7 +198,7 @@ class FixtureStore:
             return self._built_entry(accession)
         return None
 
-    @functools.lru_cache(maxsize=32)
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - the store lives as long as its server
     def _built_entry(self, accession: str) -> dict:
         spec = BUILT_ENTRIES[accession]
         sequence = self.chain_sequence(spec.structure, spec.chain)
@@ -236,7 +261,7 @@ class FixtureStore:
 
     def all_entries(self) -> list[dict]:
         accessions = list(self.recorded_entries) + [a for a in BUILT_ENTRIES if a not in self.recorded_entries]
-        return [self.uniprot_entry(a) for a in accessions]
+        return [entry for a in accessions if (entry := self.uniprot_entry(a)) is not None]
 
     def search(self, query: str) -> list[dict]:
         results = []
@@ -264,7 +289,7 @@ class FixtureStore:
             found[path.name.split("-")[1]] = path
         return found
 
-    @functools.lru_cache(maxsize=16)
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - the store lives as long as its server
     def converted_cif(self, pdb_path: Path) -> bytes:
         from .structures import pdb_to_cif
 
@@ -284,18 +309,19 @@ class FixtureStore:
 
     # ---------------------------------------------------------------- weights
     def weights_file(self, relative: str) -> Path | None:
-        if self.weights_dir is None or ".." in Path(relative).parts:
+        if self.weights_dir is None:
             return None
-        path = self.weights_dir / relative
-        return path if path.is_file() else None
+        path = contained(self.weights_dir, relative)
+        return path if path is not None and path.is_file() else None
 
     def hub_repo_dir(self, repo_id: str) -> Path | None:
-        if self.weights_dir is None or "/" not in repo_id:
+        """The weights folder of `owner/name` (the folder is `name`), or None."""
+        if self.weights_dir is None or not REPO_ID_RE.fullmatch(repo_id):
             return None
-        path = self.weights_dir / repo_id.split("/", 1)[1]
-        return path if path.is_dir() else None
+        path = contained(self.weights_dir, repo_id.split("/", 1)[1])
+        return path if path is not None and path.is_dir() else None
 
-    @functools.lru_cache(maxsize=128)
+    @functools.lru_cache(maxsize=128)  # noqa: B019 - the store lives as long as its server
     def sha256(self, path: Path, size: int, mtime_ns: int) -> str:
         """Memoised on (path, size, mtime): a replaced file is hashed again."""
         return file_sha256(path)
@@ -307,6 +333,7 @@ class SimulationState:
 
     slow_seconds: float = DEFAULT_SLOW_SECONDS
     flaky_seen: set = field(default_factory=set)
+    cut_seen: set = field(default_factory=set)
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
@@ -332,6 +359,13 @@ def _json_reply(status: int, data, headers: dict | None = None) -> _Reply:
     return _Reply(status, json.dumps(data).encode(), "application/json", headers)
 
 
+def _not_recorded(what: str, recorded: list[str]) -> _Reply:
+    """404 for something this mirror holds no recording of (not a statement about the real service)."""
+    listed = ", ".join(recorded) if recorded else "none"
+    message = f"{what} is not recorded in this mirror (it serves: {listed})"
+    return _json_reply(404, {"messages": [message]}, {NOT_RECORDED_HEADER: "1"})
+
+
 class MirrorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "InterPLM-Mirror/1"
@@ -345,7 +379,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
     def state(self) -> SimulationState:
         return self.server.state  # type: ignore[attr-defined]
 
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+    def log_message(self, format, *args):
         log.debug("mirror: " + format, *args)
 
     def do_GET(self):
@@ -357,11 +391,11 @@ class MirrorHandler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- dispatch
     def _handle(self, head: bool) -> None:
         self.server.requests.append(  # type: ignore[attr-defined]
-            LoggedRequest(self.command, self.path, self.headers.get("User-Agent", ""))
+            LoggedRequest(self.command, self.path, self.headers.get("User-Agent") or "")
         )
         split = urlsplit(self.path)
-        path, query = unquote(split.path), parse_qs(split.query)
-        prefix, path, cut = self._simulations(path)
+        query = parse_qs(split.query)
+        prefix, path, cut = self._simulations(unquote(split.path))
         try:
             if path is None:
                 raise _json_reply(503, {"messages": ["Service unavailable (simulated by the mirror)"]})
@@ -393,6 +427,12 @@ class MirrorHandler(BaseHTTPRequestHandler):
                 return prefix + "/_sim/down", None, False
             elif mode == "cut":
                 prefix, path, cut = prefix + "/_sim/cut", "/" + "/".join(parts[3:]), True
+            elif mode == "cutonce" and len(parts) > 3:
+                token = parts[3]
+                prefix, path = prefix + f"/_sim/cutonce/{token}", "/" + "/".join(parts[4:])
+                with self.server.lock:  # type: ignore[attr-defined]
+                    cut = cut or token not in self.state.cut_seen
+                    self.state.cut_seen.add(token)
             else:
                 break
         return prefix, path, cut
@@ -437,20 +477,20 @@ class MirrorHandler(BaseHTTPRequestHandler):
         if fmt == "fasta":
             text = self.store.uniprot_fasta(accession)
             if text is None:
-                raise _Reply(404, b"Error messages\nResource not found\n", "text/plain")
+                raise _not_recorded(f"UniProt entry {accession}", self._recorded_accessions())
             raise _Reply(200, text.encode(), "text/plain;format=fasta")
         entry = self.store.uniprot_entry(accession)
         if entry is None:
-            raise _json_reply(404, {
-                "url": f"http://rest.uniprot.org/uniprotkb/{accession}",
-                "messages": ["Resource not found"],
-            })
+            raise _not_recorded(f"UniProt entry {accession}", self._recorded_accessions())
         raise _json_reply(200, entry)
+
+    def _recorded_accessions(self) -> list[str]:
+        return sorted({e["primaryAccession"] for e in self.store.all_entries()} | set(self.store.recorded_fasta))
 
     @staticmethod
     def _inactive(accession: str) -> dict:
         if accession in DELETED_ACCESSIONS:
-            reason = {"inactiveReasonType": "DELETED", "deletedReason": DELETED_ACCESSIONS[accession]}
+            reason: dict[str, object] = {"inactiveReasonType": "DELETED", "deletedReason": DELETED_ACCESSIONS[accession]}
         else:
             reason = {"inactiveReasonType": "DEMERGED", "mergeDemergeTo": DEMERGED_ACCESSIONS[accession]}
         return {
@@ -463,21 +503,21 @@ class MirrorHandler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- AlphaFold DB
     def _base_url(self, prefix: str = "") -> str:
-        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
+        host, port = cast(tuple, self.server.server_address)[:2]
         return f"http://{host}:{port}{prefix}"
 
     def _alphafold_api(self, accession: str, prefix: str) -> None:
         accession = accession.strip("/").upper()
         files = self.store.alphafold_files()
         if accession not in files:
-            raise _json_reply(404, {"detail": "Not Found"})
+            raise _not_recorded(f"AlphaFold DB model of {accession}", sorted(files))
         path = files[accession]
-        version = int(re.search(r"_v(\d+)\.pdb$", path.name).group(1))
+        version = int(path.stem.rsplit("_v", 1)[1])  # AF-{acc}-F1-model_v{N}.pdb (alphafold_files)
         stem = path.name[: -len(".pdb")]
         base = f"{self._base_url(prefix)}/files"
         entry = self.store.uniprot_entry(accession) or {}
         sequence = self.store.chain_sequence(str(path.relative_to(self.store.fixtures_dir)), "A")
-        record = {
+        record: dict[str, object] = {
             "entryId": f"AF-{accession}-F1",
             "gene": ((entry.get("genes") or [{}])[0].get("geneName") or {}).get("value"),
             "uniprotAccession": accession,
@@ -513,6 +553,10 @@ class MirrorHandler(BaseHTTPRequestHandler):
         data = self.store.structure_file("alphafold", match.group(1), match.group(2))
         if data is not None:
             raise _Reply(200, data, "chemical/x-mmcif" if match.group(2) == "cif" else "chemical/x-pdb")
+        raise _not_recorded(f"AlphaFold DB file {name}", self._recorded_files("alphafold"))
+
+    def _recorded_files(self, folder: str) -> list[str]:
+        return sorted(p.name for p in (self.store.fixtures_dir / folder).glob("*") if p.is_file())
 
     # ---------------------------------------------------------------- RCSB
     def _rcsb(self, name: str) -> None:
@@ -522,6 +566,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
         data = self.store.structure_file("pdb", match.group(1).upper(), match.group(2))
         if data is not None:
             raise _Reply(200, data, "chemical/x-mmcif" if match.group(2) == "cif" else "chemical/x-pdb")
+        raise _not_recorded(f"PDB entry {match.group(1).upper()}", self._recorded_files("pdb"))
 
     # ---------------------------------------------------------------- fair-esm and the hub
     def _fair_esm(self, rest: str) -> None:
@@ -540,8 +585,8 @@ class MirrorHandler(BaseHTTPRequestHandler):
         if revision not in ("main", HUB_COMMIT):
             raise _json_reply(404, {"error": f"Revision {revision} not found"},
                               {"X-Error-Code": "RevisionNotFound"})
-        file_path = repo_dir / filename
-        if ".." in Path(filename).parts or not file_path.is_file():
+        file_path = contained(repo_dir, filename)
+        if file_path is None or not file_path.is_file():
             raise _json_reply(404, {"error": "Entry not found"},
                               {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": HUB_COMMIT})
         stat = file_path.stat()
@@ -551,7 +596,6 @@ class MirrorHandler(BaseHTTPRequestHandler):
             "ETag": etag,
             "X-Linked-Etag": etag,
             "X-Linked-Size": str(stat.st_size),
-            "Accept-Ranges": "bytes",
         })
 
     def _hub_api(self, rest: str) -> None:
@@ -577,14 +621,27 @@ class MirrorHandler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- sending
     def _send_file(self, path: Path, headers: dict | None = None) -> None:
-        raise _Reply(200, path.read_bytes(), "application/octet-stream", headers)
+        """The file, or the one byte range asked for (206), as a server that resumes downloads does."""
+        headers = {**(headers or {}), "Accept-Ranges": "bytes"}
+        size = path.stat().st_size
+        wanted = self.headers.get("Range")
+        if wanted is None:
+            raise _Reply(200, path.read_bytes(), "application/octet-stream", headers)
+        span = _byte_range(wanted, size)
+        if span is None:
+            raise _Reply(416, b"", "text/plain", {**headers, "Content-Range": f"bytes */{size}"})
+        start, end = span
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            body = handle.read(end - start + 1)
+        raise _Reply(206, body, "application/octet-stream", {**headers, "Content-Range": f"bytes {start}-{end}/{size}"})
 
     def _send(self, reply: _Reply, head: bool, cut: bool = False) -> None:
         body = reply.body
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            declared = len(body) + (1000 if cut and reply.status == 200 else 0)
+            declared = len(body) + (1000 if cut and reply.status in (200, 206) else 0)
             self.send_header("Content-Length", str(declared))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -599,6 +656,19 @@ class MirrorHandler(BaseHTTPRequestHandler):
             # The client gave up (typically a test's short timeout on /_sim/slow): nothing to send to.
             log.debug("mirror: client went away during %s: %s", self.path, err)
             self.close_connection = True
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `Range` header within `size` bytes, or None if unsatisfiable."""
+    match = RANGE_RE.fullmatch(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.group(1), match.group(2)
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    return (start, end) if start <= end and start < size else None
 
 
 def _protein_name(entry: dict) -> str | None:
@@ -617,7 +687,12 @@ class Mirror:
                  weights_dir: Path | None = None):
         self.store = FixtureStore(Path(fixtures_dir or DEFAULT_FIXTURES_DIR), weights_dir)
         self.state = SimulationState()
-        self.server = _Server((host, port), MirrorHandler)
+        try:
+            self.server = _Server((host, port), MirrorHandler)
+        except OSError as err:  # only binding can fail here: say why, in the system's words
+            raise InputError(
+                f"Cannot listen on {host}:{port} ({err.strerror or err}); pick another --port."
+            ) from err
         self.server.store = self.store  # type: ignore[attr-defined]
         self.server.state = self.state  # type: ignore[attr-defined]
         self.server.lock = threading.Lock()  # type: ignore[attr-defined]
@@ -626,7 +701,7 @@ class Mirror:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = cast(tuple, self.server.server_address)[:2]
         return f"http://{host}:{port}"
 
     @property
@@ -643,11 +718,13 @@ class Mirror:
         self.state.slow_seconds = float(value)
 
     def sim_url(self, mode: str, token: str | None = None) -> str:
-        """Base URL that wraps every route in a simulated failure (slow, flaky, down, cut)."""
+        """Base URL that wraps every route in a simulated failure (slow, flaky, down, cut, cutonce)."""
         if mode == "flaky":
             return f"{self.url}/_sim/flaky/{quote(token or 'default')}"
+        if mode == "cutonce":
+            return f"{self.url}/_sim/cutonce/{quote(token or 'default')}"
         if mode not in ("slow", "down", "cut"):
-            raise ValueError(f"unknown simulation {mode!r}: use slow, flaky, down or cut")
+            raise ValueError(f"unknown simulation {mode!r}: use slow, flaky, down, cut or cutonce")
         return f"{self.url}/_sim/{mode}"
 
     def env(self) -> dict[str, str]:
@@ -660,7 +737,7 @@ class Mirror:
             "HF_ENDPOINT": self.url,
         }
 
-    def start(self) -> "Mirror":
+    def start(self) -> Mirror:
         self._thread = threading.Thread(target=self.server.serve_forever, name="interplm-mirror", daemon=True)
         self._thread.start()
         return self
@@ -672,7 +749,7 @@ class Mirror:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "Mirror":
+    def __enter__(self) -> Mirror:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -17,9 +17,9 @@ import torch
 
 from .errors import InputError
 from .esm_embed import EsmEmbedder, load_embedder
+from .memory_cache import MemoryCache
 from .ranking import rank_features
 from .registry import DEFAULT_MODEL, get_model_spec
-from .memory_cache import MemoryCache
 from .results_cache import CachedArrays, DiskResultCache, result_key
 from .sae import SparseAutoencoder, load_sae, reconstruction_quality
 from .sequences import SequenceRecord, clean_sequence
@@ -175,14 +175,14 @@ class FeaturePipeline:
     ) -> list[FeatureResult]:
         """Features for each record, from the caches where possible."""
         self.spec.check_layer(layer)
-        records = [_as_record(r) for r in records]
+        checked = [_as_record(r) for r in records]
         paths = self.weight_paths(layer, normalized)
         fingerprints = tuple(file_fingerprint(p) for p in paths)
         synthetic = any(is_synthetic_file(p) for p in paths)
-        keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in records]
-        results: list[FeatureResult | None] = [None] * len(records)
+        keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in checked]
+        results: list[FeatureResult | None] = [None] * len(checked)
         missing: list[int] = []
-        for index, (record, key) in enumerate(zip(records, keys)):
+        for index, (record, key) in enumerate(zip(checked, keys)):
             cached = self.memory.get(key)
             if cached is not None:
                 self._count("memory_hits")
@@ -195,7 +195,7 @@ class FeaturePipeline:
                 missing.append(index)
             else:
                 results[index] = self._result(record, layer, normalized, cached, synthetic, from_cache=True)
-        total = len(records)
+        total = len(checked)
         if on_progress:
             on_progress(total - len(missing), total)
         if missing:
@@ -205,13 +205,13 @@ class FeaturePipeline:
             chunk = 32
             for start in range(0, len(missing), chunk):
                 part = missing[start:start + chunk]
-                embeddings = embedder.embed([records[i].sequence for i in part], layer)
+                embeddings = embedder.embed([checked[i].sequence for i in part], layer)
                 self._count("model_calls")
                 for index, embedding in zip(part, embeddings):
                     arrays = self._encode(sae, embedding, normalized)
                     self.memory.put(keys[index], arrays)
                     self.disk.put_later(keys[index], arrays)
-                    results[index] = self._result(records[index], layer, normalized, arrays, synthetic, from_cache=False)
+                    results[index] = self._result(checked[index], layer, normalized, arrays, synthetic, from_cache=False)
                 if on_progress:
                     on_progress(total - len(missing) + start + len(part), total)
         return results  # type: ignore[return-value]

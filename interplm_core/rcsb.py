@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .errors import InputError, NetworkError, NotFoundError
-from .http import get
+from .http import get, mirror_not_recorded
 from .settings import Settings, get_settings
 
 #: Classic 4-character IDs (1UBQ) and the extended form (pdb_00001ubq).
@@ -37,7 +37,7 @@ def fetch_structure_file(pdb_id: str, settings: Settings | None = None, fmt: str
     if response.status == 404:
         hint = " Large entries have no .pdb file: ask for mmCIF." if fmt == "pdb" else ""
         raise NotFoundError(
-            f"The PDB has no entry {entry} (or no {fmt} file for it). Check the ID on "
+            mirror_not_recorded(response) or f"The PDB has no entry {entry} (or no {fmt} file for it). Check the ID on "
             f"https://www.rcsb.org.{hint}"
         )
     if response.status != 200:

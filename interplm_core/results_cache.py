@@ -58,7 +58,7 @@ class CachedArrays:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "CachedArrays":
+    def from_bytes(cls, blob: bytes) -> CachedArrays:
         with np.load(io.BytesIO(blob), allow_pickle=False) as data:
             shape = tuple(int(n) for n in data["shape"])
             if len(shape) != 2 or shape[0] != len(data["residue_error"]):

@@ -20,6 +20,8 @@ import torch
 from .errors import InputError
 
 if TYPE_CHECKING:
+    from .registry import ModelSpec
+    from .settings import Settings
     from .weights import WeightsFile
 
 REQUIRED_KEYS = ("bias", "encoder.weight", "encoder.bias", "decoder.weight")
@@ -38,7 +40,7 @@ class SparseAutoencoder:
     _decoder_t: torch.Tensor | None = field(default=None, repr=False)  # [F, D], made on first decode
 
     @classmethod
-    def from_state_dict(cls, state: dict, synthetic: bool = False) -> "SparseAutoencoder":
+    def from_state_dict(cls, state: dict, synthetic: bool = False) -> SparseAutoencoder:
         missing = [k for k in REQUIRED_KEYS if k not in state]
         if missing:
             raise InputError(
@@ -67,12 +69,12 @@ class SparseAutoencoder:
     def device(self) -> torch.device:
         return self.encoder_weight.device
 
-    def to(self, device) -> "SparseAutoencoder":
+    def to(self, device: torch.device | str) -> SparseAutoencoder:
         """The same SAE with its tensors on `device` (inputs are moved there when encoding)."""
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return SparseAutoencoder(
-            move(self.bias), move(self.encoder_weight), move(self.encoder_bias), move(self.decoder_weight),
-            move(self.rescale), self.synthetic,
+            self.bias.to(device), self.encoder_weight.to(device), self.encoder_bias.to(device),
+            self.decoder_weight.to(device), None if self.rescale is None else self.rescale.to(device),
+            self.synthetic,
         )
 
     @property
@@ -83,8 +85,8 @@ class SparseAutoencoder:
     def input_dim(self) -> int:
         return self.encoder_weight.shape[1]
 
-    def with_maxima(self, maxima: np.ndarray | torch.Tensor) -> "SparseAutoencoder":
-        """The same SAE normalised by a user's own per-feature maxima (v1.0 style)."""
+    def with_maxima(self, maxima: np.ndarray | torch.Tensor) -> SparseAutoencoder:
+        """The same SAE normalised by a user's own per-feature maxima [F] (v1.0 style)."""
         maxima = torch.as_tensor(np.asarray(maxima), dtype=torch.float32)
         if maxima.shape != (self.dict_size,):
             raise InputError(f"Expected {self.dict_size} maxima, got shape {tuple(maxima.shape)}.")
@@ -101,11 +103,11 @@ class SparseAutoencoder:
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, normalized: bool = True) -> torch.Tensor:
-        """Feature activations; normalised by the rescale buffer when the file has one."""
+        """Feature activations [L, F] of embeddings `x` [L, D]; normalised by the rescale buffer when the file has one."""
         return self.rescaled(self.encode_raw(x), normalized)
 
     def rescaled(self, features_raw: torch.Tensor, normalized: bool) -> torch.Tensor:
-        """Divide raw activations by the maxima (in place); dead features become 0, not NaN."""
+        """Divide raw activations [L, F] by the maxima [F] (in place); dead features become 0, not NaN."""
         if normalized and self.rescale is not None:
             scale = torch.where(self.rescale > 0, 1.0 / self.rescale, torch.zeros_like(self.rescale))
             features_raw.mul_(scale)
@@ -136,6 +138,7 @@ class Reconstruction:
 
 
 def reconstruction_quality(x: torch.Tensor, x_hat: torch.Tensor) -> Reconstruction:
+    """Per-residue mean squared error [L], MSE and variance explained of `x_hat` [L, D] against `x` [L, D]."""
     err = (x - x_hat).pow(2)
     total = (x - x.mean(dim=0, keepdim=True)).pow(2).sum()
     fve = 1.0 - float(err.sum() / total) if float(total) > 0 else float("nan")
@@ -146,7 +149,9 @@ def reconstruction_quality(x: torch.Tensor, x_hat: torch.Tensor) -> Reconstructi
     )
 
 
-def load_sae(spec, layer: int, normalized: bool, settings=None) -> tuple[SparseAutoencoder, "WeightsFile"]:
+def load_sae(
+    spec: ModelSpec, layer: int, normalized: bool, settings: Settings | None = None
+) -> tuple[SparseAutoencoder, WeightsFile]:
     """Find (or download) one InterPLM SAE file and load it."""
     from .weights import is_synthetic_sae, load_torch_file, sae_file
 

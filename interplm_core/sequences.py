@@ -116,7 +116,7 @@ def iter_fasta_records(
     number = 0
 
     def finish() -> SequenceRecord:
-        text = header.strip()
+        text = (header or "").strip()
         record_id = text.split()[0] if text else f"record_{number}"
         description = text[len(record_id):].strip() if text else ""
         record_id = _first_free(record_id, taken)

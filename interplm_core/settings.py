@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +86,7 @@ class Settings:
     esm_url: str = "https://dl.fbaipublicfiles.com/fair-esm"
     hf_endpoint: str = "https://huggingface.co"
     weights_dir: Path | None = None
-    cache_dir: Path = _default_cache_dir()
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     cache_max_bytes: int = 2 * 1024**3
     offline: bool = False
     http_timeout: float = 20.0
@@ -100,7 +100,7 @@ class Settings:
     memory_cache_bytes: int = 256 * 1024**2  # in-process feature results (per pipeline)
     structure_cache_bytes: int = 256 * 1024**2  # in-process structure files and parsed models (app)
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
@@ -140,7 +140,7 @@ def get_settings() -> Settings:
     )
 
 
-def resolve_device(name: str) -> "torch.device":
+def resolve_device(name: str) -> torch.device:
     """The torch device for `name` ('auto' picks a GPU when there is one)."""
     import torch
 

@@ -22,12 +22,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import inert
 from .errors import InterPLMError
 from .figures import FEATURE_COLOURS, PLDDT_BANDS
+
+if TYPE_CHECKING:
+    from .mapping import ResidueMapping
 
 #: 3Dmol.js from the CDN, used by the live viewer only when the vendored copy is missing.
 CDN_3DMOL_URL = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
@@ -61,7 +65,7 @@ def blend(colour: str, t: float, base: str = NEUTRAL) -> str:
 
 
 def colour_scale(values: Sequence[np.ndarray], normalized: bool) -> float:
-    """The activation that gets a feature's full colour (viewer, scripts, profile threshold):
+    """The activation that gets a feature's full colour (viewer, scripts, profile threshold; `values`: [L] each):
     1 for normalised features, comparable across proteins; else the largest value shown."""
     if normalized:
         return 1.0
@@ -69,7 +73,7 @@ def colour_scale(values: Sequence[np.ndarray], normalized: bool) -> float:
 
 
 def residue_colours(
-    mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0
+    mapping: ResidueMapping, tracks: Sequence[FeatureTrack], scale: float = 1.0
 ) -> dict[tuple[str, int, str], str]:
     """{(chain, residue number, insertion code): '#rrggbb'} for residues with any activation."""
     if not tracks:
@@ -90,7 +94,7 @@ def residue_colours(
     return out
 
 
-def plddt_residue_colours(mapping, plddt: Sequence[float]) -> dict[tuple[str, int, str], str]:
+def plddt_residue_colours(mapping: ResidueMapping, plddt: Sequence[float]) -> dict[tuple[str, int, str], str]:
     """AlphaFold pLDDT bands per mapped residue (plddt given per *sequence position*)."""
     out = {}
     for position, value in enumerate(plddt):
@@ -172,7 +176,8 @@ def _residue_selection(chain: str, residues: list[tuple[int, str]]) -> list[dict
 
 def _groups(colours: dict) -> list[tuple[str, dict]]:
     """(colour, selection) per colour and chain, plain residues before insertion-code ones."""
-    plain, coded = [], []
+    plain: list[tuple[str, dict]] = []
+    coded: list[tuple[str, dict]] = []
     for (colour, chain), residues in sorted(_group_by_colour(colours).items()):
         for selection in _residue_selection(chain, residues):
             (coded if "icode" in selection else plain).append((colour, selection))
@@ -182,7 +187,7 @@ def _groups(colours: dict) -> list[tuple[str, dict]]:
 def build_scene(
     structure_text: str,
     fmt: str,
-    mapping,
+    mapping: ResidueMapping,
     tracks: Sequence[FeatureTrack] = (),
     *,
     colour_mode: str = "features",
@@ -207,9 +212,12 @@ def build_scene(
         colours = plddt_residue_colours(mapping, plddt)
     else:
         colours = residue_colours(mapping, tracks, scale)
-    main = {"cartoon": {"cartoon": {"color": NEUTRAL}},
-            "stick": {"stick": {"color": NEUTRAL, "radius": 0.18}},
-            "surface": {"cartoon": {"color": NEUTRAL, "opacity": 0.5}}}[style]
+    styles: dict[str, dict[str, dict[str, Any]]] = {
+        "cartoon": {"cartoon": {"color": NEUTRAL}},
+        "stick": {"stick": {"color": NEUTRAL, "radius": 0.18}},
+        "surface": {"cartoon": {"color": NEUTRAL, "opacity": 0.5}},
+    }
+    main = styles[style]
     kind = next(iter(main))
     groups = _groups(colours)
     ops: list[tuple] = [
@@ -251,7 +259,7 @@ _CSS_LENGTH = re.compile(r"\d{1,5}(px|%)")
 def viewer_html(
     structure_text: str,
     fmt: str,
-    mapping,
+    mapping: ResidueMapping,
     tracks: Sequence[FeatureTrack] = (),
     *,
     colour_mode: str = "features",
@@ -390,7 +398,7 @@ def _features_comment(tracks: Sequence[FeatureTrack]) -> str:
     return "# Features: " + ", ".join(f"f{int(t.feature)} ({inert.viewer_colour(t.colour)})" for t in tracks)
 
 
-def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
+def pymol_script(structure_file: str, mapping: ResidueMapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
                  threshold: float | None = None) -> str:
     """A .pml that loads `structure_file` and colours it exactly as the app's viewer does."""
     colours = residue_colours(mapping, tracks, scale)
@@ -414,7 +422,7 @@ def pymol_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], s
     return "\n".join(lines)
 
 
-def chimerax_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
+def chimerax_script(structure_file: str, mapping: ResidueMapping, tracks: Sequence[FeatureTrack], scale: float = 1.0,
                     threshold: float | None = None) -> str:
     """A .cxc that loads `structure_file` and colours it as the app does (`open thisfile.cxc`)."""
     colours = residue_colours(mapping, tracks, scale)
@@ -438,6 +446,6 @@ def chimerax_script(structure_file: str, mapping, tracks: Sequence[FeatureTrack]
 
 
 def default_tracks(features: Sequence[int], activations: np.ndarray) -> list[FeatureTrack]:
-    """FeatureTracks for up to three selected features, in the app's colour order."""
+    """FeatureTracks for up to three selected features of `activations` [L, F], in the app's colour order."""
     return [FeatureTrack(int(f), activations[:, int(f)], FEATURE_COLOURS[i])
             for i, f in enumerate(list(features)[:len(FEATURE_COLOURS)])]

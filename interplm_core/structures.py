@@ -19,11 +19,15 @@ import gzip
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from biotite.structure import AtomArray  # biotite is imported lazily: it is slow to load
 
 #: Largest structure file accepted (bytes); override with INTERPLM_MAX_UPLOAD_BYTES.
 DEFAULT_MAX_UPLOAD_BYTES = Settings.max_upload_bytes
@@ -159,8 +163,10 @@ def decode_structure_bytes(data: bytes | str, max_bytes: int | None = None) -> s
         return raw.decode("latin-1")
 
 
-def load_atoms(data: bytes | str, filename_or_format: str | None = None, max_bytes: int | None = None):
-    """All atoms of model 1 (altloc by highest occupancy) as a biotite AtomArray, and the format."""
+def load_atoms(
+    data: bytes | str, filename_or_format: str | None = None, max_bytes: int | None = None
+) -> tuple[AtomArray, str, int]:
+    """All atoms of model 1 (altloc by highest occupancy) as a biotite AtomArray, the format, and the file's model count."""
     import biotite
     import biotite.structure
 
@@ -249,7 +255,7 @@ def _one_letter(res_name: str) -> str:
     return code if code else "X"
 
 
-def residues_from_atoms(atoms) -> dict[str, Chain]:
+def residues_from_atoms(atoms: AtomArray) -> dict[str, Chain]:
     """Amino-acid residues per chain, in file order; ligands and water are left out."""
     import biotite.structure as struc
 
@@ -297,7 +303,7 @@ def parse_structure(
     return Structure(format=fmt, chains=chains, model_count=models, warnings=warnings)
 
 
-def write_atoms(atoms, fmt: str, data_block: str = "structure") -> str:
+def write_atoms(atoms: AtomArray, fmt: str, data_block: str = "structure") -> str:
     """Write an AtomArray (e.g. with new B-factors) as PDB or mmCIF text.
 
     PDB's fixed columns hold coordinates from -999.999 to 9999.999 only: a larger structure

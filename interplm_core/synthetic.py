@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ def random_proteins(count: int, seed: int, min_len: int = 40, max_len: int = 200
     ]
 
 
-def build_synthetic_esm(spec: ModelSpec, seed: int):
+def build_synthetic_esm(spec: ModelSpec, seed: int) -> tuple[torch.nn.Module, Any]:
     """fair-esm's ESM2 with seeded random parameters."""
     import esm
 
@@ -95,7 +96,7 @@ def esm_checkpoint_dicts(model: torch.nn.Module, spec: ModelSpec, seed: int) -> 
 def synthetic_sae_state_dicts(
     embeddings: torch.Tensor, dict_size: int, seed: int
 ) -> tuple[collections.OrderedDict, collections.OrderedDict, np.ndarray]:
-    """(unnormalised, legacy-normalised, maxima) for one layer, calibrated on `embeddings`."""
+    """(unnormalised, legacy-normalised, maxima [F]) for one layer, calibrated on `embeddings` [N, D]."""
     generator = torch.Generator().manual_seed(seed)
     dim = embeddings.shape[1]
     decoder = torch.randn(dim, dict_size, generator=generator)
@@ -104,7 +105,7 @@ def synthetic_sae_state_dicts(
     scale = 1.0 / float((embeddings - bias).std())
     encoder = decoder.T.contiguous() * scale
     projections = encoder @ (embeddings - bias).T  # [F, N]: reductions run along rows
-    k = max(1, int(round((1.0 - FIRING_FRACTION) * projections.shape[1])))
+    k = max(1, round((1.0 - FIRING_FRACTION) * projections.shape[1]))
     encoder_bias = -torch.kthvalue(projections, k, dim=1).values
     top = projections.max(dim=1).values
     dead = torch.randperm(dict_size, generator=generator)[: int(DEAD_FRACTION * dict_size)]
@@ -134,7 +135,7 @@ def _sae_state(bias, encoder, encoder_bias, decoder, seed) -> collections.Ordere
         ]
     )
     # nn.Module.state_dict() keeps per-module metadata here; we add our provenance mark.
-    state._metadata = collections.OrderedDict(
+    state._metadata = collections.OrderedDict(  # type: ignore[attr-defined]  # read back by torch.load
         [("", {"version": 1, SYNTHETIC_MARK: f"seed {seed}"}), ("encoder", {"version": 1}), ("decoder", {"version": 1})]
     )
     return state

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, urlsplit
 
-from .errors import InputError, NotFoundError, NetworkError
-from .http import get
+from .errors import InputError, NetworkError, NotFoundError
+from .http import get, mirror_not_recorded
 from .settings import Settings, get_settings
 
 #: UniProt's published accession pattern, plus an optional isoform suffix.
@@ -103,7 +103,7 @@ class UniProtEntry:
     features: list[Annotation] = field(default_factory=list)
     redirected_from: str | None = None
 
-    def tracks(self) -> "OrderedDict[str, list[Annotation]]":
+    def tracks(self) -> OrderedDict[str, list[Annotation]]:
         """Features grouped by type, in TRACK_TYPES order (types without features left out)."""
         grouped: OrderedDict[str, list[Annotation]] = OrderedDict()
         for kind in TRACK_TYPES:
@@ -207,7 +207,7 @@ def _get_entry_json(accession: str, settings: Settings) -> tuple[dict, str | Non
         )
     if response.status == 404:
         raise NotFoundError(
-            f"UniProt has no entry {accession}. Check the accession, or search by protein "
+            mirror_not_recorded(response) or f"UniProt has no entry {accession}. Check the accession, or search by protein "
             "name on https://www.uniprot.org."
         )
     if response.status != 200:
@@ -359,7 +359,7 @@ def _annotation(raw: dict, length: int) -> Annotation | None:
     end = (location.get("end") or {}).get("value")
     if start is None and end is None:
         return None  # position unknown in UniProt: nothing to show per residue
-    start = int(start if start is not None else end)
+    start = int(start if start is not None else end)  # type: ignore[arg-type]  # one of them is set
     end = int(end if end is not None else start)
     if start > end or start < 1 or end > length:
         return None

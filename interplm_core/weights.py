@@ -23,10 +23,11 @@ import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .errors import NetworkError, NotFoundError, WeightsUnavailableError
+from .errors import OFFLINE_WAYS, NetworkError, NotFoundError, WeightsUnavailableError
 from .hashing import file_sha256
 from .http import download_to_file
 from .registry import ModelSpec, get_model_spec
@@ -62,7 +63,7 @@ SOURCE_LABELS = {
 _SAFE_LOAD_LOCK = threading.Lock()
 
 
-def load_torch_file(path: Path, mmap: bool = False) -> object:
+def load_torch_file(path: Path, mmap: bool = False) -> Any:
     """Load a checkpoint under `weights_only=True`, allowing only `argparse.Namespace`.
 
     A file that needs any other class is refused, never retried with `weights_only=False`.
@@ -154,7 +155,7 @@ def _missing_esm_message(spec: ModelSpec, settings: Settings, reason: str) -> st
         f"The {spec.esm_name} weights are not on this computer and could not be downloaded "
         f"({reason}). Download {urls['model']} and {urls['regression']} and put "
         f"{names['model']} and {names['regression']} in {target} "
-        "(or set INTERPLM_WEIGHTS_DIR to the folder that holds them)."
+        f"(or set INTERPLM_WEIGHTS_DIR to the folder that holds them). {OFFLINE_WAYS}."
     )
 
 
@@ -217,7 +218,7 @@ def _missing_sae_message(spec: ModelSpec, filename: str, settings: Settings, rea
     return (
         f"The InterPLM SAE file {filename} is not on this computer and could not be downloaded "
         f"({reason}). Download {url} and save it as {target}, or run "
-        "`python -m interplm_core weights fetch` once while online."
+        f"`python -m interplm_core weights fetch` once while online. {OFFLINE_WAYS}."
     )
 
 

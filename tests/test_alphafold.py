@@ -39,7 +39,7 @@ def test_cif_model_gives_the_same_plddt(mirror_env, fixtures_dir):
 
 
 def test_no_model_is_a_clear_not_found(mirror_env):
-    with pytest.raises(NotFoundError, match="no predicted model for P69905.*works without a structure"):
+    with pytest.raises(NotFoundError, match="AlphaFold DB model of P69905 is not recorded in this mirror"):
         fetch_model("P69905")
 
 
@@ -47,7 +47,7 @@ def test_rcsb_files_and_bad_ids(mirror_env, fixtures_dir):
     assert fetch_structure_file("1ubq") == (fixtures_dir / "pdb" / "1UBQ.cif").read_bytes()
     assert fetch_structure_file("1UBQ", fmt="pdb") == (fixtures_dir / "pdb" / "1UBQ.pdb").read_bytes()
     assert fetch_structure_file("4HHB").startswith(b"data_4HHB")  # converted by the mirror
-    with pytest.raises(NotFoundError, match="no entry 9ZZZ"):
+    with pytest.raises(NotFoundError, match="PDB entry 9ZZZ is not recorded in this mirror"):
         fetch_structure_file("9ZZZ")
     with pytest.raises(InputError, match="not a PDB ID"):
         fetch_structure_file("UBQ1")

@@ -7,7 +7,6 @@ import pytest
 
 from interplm_core.atlas.build import BuildOptions, build_atlas
 from interplm_core.atlas.reader import FeatureAtlas
-
 from tests.app_fixtures import new_app, texts
 
 from .atlas_helpers import LAYER, write_corpus

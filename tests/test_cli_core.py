@@ -92,8 +92,9 @@ def test_weights_synthetic_then_fetch_from_that_directory(tmp_path):
 
 
 def test_same_seed_gives_identical_files(tmp_path):
-    from interplm_core.synthetic import write_synthetic_weights
     import torch
+
+    from interplm_core.synthetic import write_synthetic_weights
 
     a = write_synthetic_weights(tmp_path / "a", seed=1, layers=[2])
     b = write_synthetic_weights(tmp_path / "b", seed=1, layers=[2])
@@ -114,4 +115,4 @@ def test_features_from_uniprot_accession_through_the_mirror(mirror_env, syntheti
     saved = np.load(out)
     assert saved.files == ["P61626"] and saved["P61626"].shape == (148, 10240)
     bad = run_cli("features", "--uniprot", "A0A000", "--layer", "4", "--out", str(out), env=env)
-    assert bad.returncode == 2 and "UniProt has no entry A0A000" in bad.stderr
+    assert bad.returncode == 2 and "UniProt entry A0A000 is not recorded in this mirror" in bad.stderr

@@ -33,7 +33,7 @@ def test_uniprot_json(mirror_env, capsys, fixtures_dir):
 
 
 def test_uniprot_errors_are_one_line(mirror_env, capsys):
-    for query, text in [("HBA", "not a valid UniProt accession"), ("P12345", "no entry P12345"),
+    for query, text in [("HBA", "not a valid UniProt accession"), ("P12345", "UniProt entry P12345 is not recorded in this mirror"),
                         ("Q0DEL0", "was deleted")]:
         code, out, err = run(capsys, "uniprot", query)
         assert code != 0 and out == ""
@@ -48,7 +48,7 @@ def test_uniprot_merged_note(mirror_env, capsys):
 
 def test_structure_map_json_shape(mirror_env, capsys, fixtures_dir):
     structure = fixtures_dir / "pdb" / "1REX.pdb"
-    code, out, err = run(capsys, "structure", "map", "--structure", str(structure), "--uniprot", "P61626", "--json")
+    code, out, _ = run(capsys, "structure", "map", "--structure", str(structure), "--uniprot", "P61626", "--json")
     assert code == 0
     data = json.loads(out)
     assert list(data) == ["chain", "coverage", "identity", "positions"]
@@ -96,7 +96,7 @@ def test_prefetch_then_offline(mirror_env, capsys, monkeypatch, tmp_path, mirror
     code, out, err = run(capsys, "prefetch", "P61626", "HBA_HUMAN", "--layers", "3")
     assert code == 0, err
     assert "AlphaFold AF-P61626-F1: 148 residues" in out
-    assert "no predicted model for P69905" in err  # reported, not fatal
+    assert "AlphaFold DB model of P69905 is not recorded in this mirror" in err  # reported, not fatal
     checkpoint = tmp_path / "torch" / "hub" / "checkpoints" / "esm2_t6_8M_UR50D.pt"
     assert checkpoint.read_bytes() == (mirror_weights_dir / "esm2_t6_8M_UR50D.pt").read_bytes()
 

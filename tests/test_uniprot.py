@@ -111,8 +111,21 @@ def test_server_side_400_has_its_own_message(mirror_env, monkeypatch):
 
 
 def test_unknown_accession(mirror_env):
-    with pytest.raises(NotFoundError, match="UniProt has no entry P12345"):
+    """The mirror's 404 says it lacks a recording; it is not UniProt saying the entry does not exist."""
+    with pytest.raises(NotFoundError, match="UniProt entry P12345 is not recorded in this mirror") as caught:
         fetch_entry("P12345")
+    assert "UniProt has no entry" not in str(caught.value) and "P61626" in str(caught.value)
+
+
+def test_real_services_404_keeps_its_own_message():
+    """A 404 without the mirror's header (the real UniProt) is not mistaken for the mirror's."""
+    from interplm_core.http import HttpResponse, mirror_not_recorded
+
+    body = b'{"url": "http://rest.uniprot.org/uniprotkb/P12345", "messages": ["Resource not found"]}'
+    assert mirror_not_recorded(HttpResponse("https://rest.uniprot.org/uniprotkb/P12345.json", 404, body, {})) is None
+    marked = HttpResponse("http://127.0.0.1:1/x", 404, b'{"messages": ["X is not recorded in this mirror"]}',
+                          {"X-Mirror-Not-Recorded": "1"})
+    assert mirror_not_recorded(marked).startswith("X is not recorded in this mirror. The offline demo")
 
 
 def test_unknown_entry_name(mirror_env):

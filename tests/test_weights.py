@@ -205,8 +205,8 @@ def test_every_weights_source_has_a_label_for_users():
 
 def test_concurrent_loads_never_refuse_a_valid_checkpoint(synthetic_weights_dir):
     """Eight sessions loading at once (the fresh-app crash): every load succeeds."""
-    from concurrent.futures import ThreadPoolExecutor
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     path = synthetic_weights_dir / "esm2_t6_8M_UR50D.pt"
     start = threading.Barrier(8)

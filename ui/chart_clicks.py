@@ -11,8 +11,8 @@ The JavaScript is in `chart_clicks.js` next to this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 

@@ -8,12 +8,11 @@ one. `after_shard` lets tests interrupt a build after N shards as a kill would.
 
 from __future__ import annotations
 
-import sys
-
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa

@@ -27,7 +27,7 @@ def annotate(con: duckdb.DuckDBPyConnection, worker, layer: int, annotations: Pa
         "SELECT accession, sequence FROM proteins WHERE accession IN (SELECT unnest(?)) ORDER BY protein_index",
         [sorted(accessions)],
     ).fetchall()
-    sequences = {}
+    sequences: dict[str, str] = {}
     for accession, sequence in rows:
         sequences.setdefault(accession, sequence)
     if not sequences:

@@ -8,9 +8,9 @@ checks and the same renaming of repeated identifiers, so record ids match the ap
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import InputError
 from ..sequences import iter_fasta_records

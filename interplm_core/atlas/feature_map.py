@@ -33,7 +33,7 @@ def unit_decoder(decoder_weight: np.ndarray) -> np.ndarray:
 
 
 def similar_features(unit: np.ndarray, feature: int, count: int = 10) -> list[tuple[int, float]]:
-    """The `count` features whose decoder direction is closest (cosine) to `feature`'s."""
+    """The `count` features whose decoder direction (`unit` rows [F, D]) is closest (cosine) to `feature`'s."""
     if not 0 <= feature < unit.shape[0]:
         raise InputError(f"Feature {feature} does not exist: features are 0..{unit.shape[0] - 1}.")
     if not unit[feature].any():

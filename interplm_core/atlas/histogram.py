@@ -20,7 +20,7 @@ BIN_COUNT = len(EDGES) + 1
 
 
 def bin_of(values: np.ndarray) -> np.ndarray:
-    """Bin index of each positive value."""
+    """Bin index of each positive value (same shape as `values`, int)."""
     return np.searchsorted(EDGES, values, side="right")
 
 

@@ -24,7 +24,7 @@ class LayerStats:
 
     @property
     def mean_activation(self) -> np.ndarray:
-        """Mean activation over the residues where the feature fires."""
+        """Mean activation [F] over the residues where the feature fires."""
         out = np.zeros(len(self.sum_activation))
         np.divide(self.sum_activation, self.active_residues, out=out, where=self.active_residues > 0)
         return out

@@ -82,7 +82,7 @@ class FeatureAtlas:
     # ---------------------------------------------------------------- one feature
 
     def maxima(self, layer: int) -> np.ndarray:
-        """InterPLM's normalisation vector for this corpus: global max of each RAW feature."""
+        """InterPLM's normalisation vector for this corpus: global max of each RAW feature, [F]."""
         self.check(layer)
         if layer not in self._maxima:  # read once: every feature check asks for the count
             maxima = np.load(self.layout.maxima_path(layer))

@@ -16,7 +16,7 @@ from ..sae import SparseAutoencoder
 
 
 def published_maxima(raw_sae: SparseAutoencoder, normalized_sae: SparseAutoencoder) -> np.ndarray:
-    """Per-feature maxima the normalised SAE file divides by, recovered from the two files.
+    """Per-feature maxima [F] the normalised SAE file divides by, recovered from the two files.
 
     v1.0 files carry them as `activation_rescale_factor`; legacy files folded them into the
     encoder (`W / m`), so the ratio of the raw to the normalised encoder row norms is m.
@@ -30,7 +30,7 @@ def published_maxima(raw_sae: SparseAutoencoder, normalized_sae: SparseAutoencod
 
 
 def inverse_scale(maxima: np.ndarray) -> np.ndarray:
-    """1/m per feature, 0 for dead features, as float32 (multiplied into raw activations)."""
+    """1/m per feature ([F] -> [F]), 0 for dead features, as float32 (multiplied into raw activations)."""
     maxima = np.asarray(maxima, dtype=np.float32)
     out = np.zeros_like(maxima)
     np.divide(np.float32(1.0), maxima, out=out, where=maxima > 0)

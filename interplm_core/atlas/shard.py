@@ -9,8 +9,8 @@ max, counts and histograms by sum, top-k lists by re-ranking with the same tie-b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,12 @@ class ShardResult:
         return {"stats": self.stats, "top": self.top, "proteins": self.proteins, "residues": self.residues}
 
 
-def raw_activations(sequences: list[str], layer: int, embed, encode_raw) -> Iterator[np.ndarray]:
+def raw_activations(
+    sequences: list[str],
+    layer: int,
+    embed: Callable[[list[str], int], list[np.ndarray]],
+    encode_raw: Callable[[torch.Tensor], torch.Tensor],
+) -> Iterator[np.ndarray]:
     """Raw SAE activations [length, features] of each sequence, in order, on the CPU.
 
     ESM-2 runs on `EMBED_CHUNK` sequences at a time, so memory stays bounded whatever the

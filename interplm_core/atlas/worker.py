@@ -6,7 +6,7 @@ each Ray actor, so a worker loads the weights once and then processes many shard
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class ShardWorker:
         )
 
     def decoder_weight(self, layer: int) -> np.ndarray:
+        """The raw SAE's decoder matrix [D, F] (columns are feature directions)."""
         return self.raw_saes[layer].decoder_weight.numpy()
 
     @property
