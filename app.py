@@ -7,7 +7,14 @@ on first load), the sidebar and the synthetic-weights banner, then runs the chos
 import streamlit as st
 
 from ui.loader import autoload_from_url, show_error
-from ui.sidebar import apply_presentation_mode, render_sidebar, render_synthetic_banner
+from ui.screen import track_window
+from ui.sidebar import (
+    apply_presentation_mode,
+    presentation_bar,
+    render_sidebar,
+    render_status,
+    render_synthetic_banner,
+)
 from ui.state import init_state, sync_url
 
 # An emoji icon: a Material icon as favicon is fetched from fonts.gstatic.com (fails offline).
@@ -21,12 +28,22 @@ pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ]
 page = st.navigation(pages)
-render_sidebar()
+status_slot = render_sidebar()
+track_window()
 render_synthetic_banner()
+if st.session_state["presentation"] and page.url_path:  # the Protein page draws its own bar
+    presentation_bar(page.title)
 activity = st.empty()  # a shared link's loading progress; drawn on every run (see ui/loader.py)
+if st.session_state.get("_link_problem"):
+    activity.error(f"This link's protein could not be opened: {st.session_state.pop('_link_problem')}",
+                   icon=":material/link_off:")
 try:
+    before = st.session_state.get("protein")
     autoload_from_url(activity)
+    if st.session_state["presentation"] and st.session_state.get("protein") is not before:
+        activity.empty()  # presentation mode: the "Loaded …" note would push the view down
     page.run()
 except Exception as err:  # a bug must not show a traceback, nor erase the sidebar and banner
     show_error(err, "This page hit a problem")
+render_status(status_slot)  # after the page: it shows what this run loaded
 sync_url()

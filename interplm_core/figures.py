@@ -20,13 +20,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from . import palette
 from .errors import InterPLMError
+from .palette import FEATURE_COLOURS, PLDDT_BANDS  # re-exported: pages import them from here
 
-#: Colours of up to three selected features, shared with the 3D view and the scripts.
-FEATURE_COLOURS = ("#d62728", "#1f77b4", "#2ca02c")
-#: AlphaFold DB's pLDDT bands: (lower bound, colour, name).
-PLDDT_BANDS = ((90, "#0053D6", "very high"), (70, "#65CBF3", "confident"),
-               (50, "#FFDB13", "low"), (0, "#FF7D45", "very low"))
+#: Smallest font (px) of tick labels and axis titles: readable from the back of a room.
+TICK_FONT = 14
 _TRANSPARENT = "rgba(0,0,0,0)"
 _FEATURE_LABEL = re.compile(r"^f(\d+)$")
 
@@ -52,10 +51,7 @@ def residue_labels(sequence: str) -> list[str]:
 
 def _activation_colorscale(dark: bool) -> list:
     """Zero is transparent (the background shows through), so sparse features read clearly."""
-    if dark:
-        stops = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
-    else:
-        stops = ["#deebf7", "#9ecae1", "#4292c6", "#08519c", "#08306b"]
+    stops = palette.ACTIVATION_STOPS[bool(dark)]
     scale = [[0.0, _TRANSPARENT], [1e-6, stops[0]]]
     scale += [[i / (len(stops) - 1), c] for i, c in enumerate(stops) if i > 0]
     return scale
@@ -84,8 +80,13 @@ def heatmap_figure(
     selected: Sequence[int] = (),
     dark: bool = False,
     feature_notes: Mapping[int, str] | None = None,
+    height: int | None = None,
 ) -> go.Figure:
     """Residues x features heatmap with annotation, pLDDT and error tracks on a shared x axis.
+
+    `height` (pixels) fits the figure to a given box (presentation mode); by default it
+    grows with the number of features. Tick labels are at least `TICK_FONT` px, readable on
+    a projector.
 
     `feature_notes` (feature -> text, e.g. the atlas's best concept) is added to the hover.
 
@@ -119,9 +120,7 @@ def heatmap_figure(
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
         if feature in features:
             label = feature_label(feature)
-            fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=features.index(feature) - 0.5,
-                          y1=features.index(feature) + 0.5, line=dict(color=FEATURE_COLOURS[i], width=2.5),
-                          fillcolor=_TRANSPARENT, row=1, col=1, name=f"selected {label}")
+            _outline_row(fig, features.index(feature), FEATURE_COLOURS[i], f"selected {label}", row=1, col=1)
 
     for row, (kind, _) in enumerate(extra, start=2):
         if kind == "annotations":
@@ -134,30 +133,43 @@ def heatmap_figure(
                 colorscale=scale, showscale=False, xgap=0, name="pLDDT",
                 hovertemplate="<b>%{x}</b><br>pLDDT %{customdata:.1f}<extra></extra>",
             ), row=row, col=1)
-            fig.update_yaxes(type="category", tickfont=dict(size=10), row=row, col=1)
+            fig.update_yaxes(type="category", tickfont=dict(size=TICK_FONT), row=row, col=1)
         elif kind == "error":
             fig.add_trace(go.Scatter(
                 x=x, y=np.asarray(residue_error, dtype=float), mode="lines", fill="tozeroy",
-                line=dict(color="#7f7f7f", width=1), name="SAE error", showlegend=False,
+                line=dict(color=palette.ERROR_TRACE, width=1), name="SAE error", showlegend=False,
                 hovertemplate="<b>%{x}</b><br>reconstruction error %{y:.4f}<extra></extra>",
             ), row=row, col=1)
             fig.update_yaxes(title_text="SAE err.", rangemode="tozero", nticks=3, row=row, col=1)
 
     fig.update_yaxes(autorange="reversed", type="category", title_text="feature", row=1, col=1,
-                     tickfont=dict(size=11))
+                     tickfont=dict(size=TICK_FONT))
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
         if feature in features:
             fig.add_annotation(xref="paper", yref="y", x=1.0, xanchor="left", y=feature_label(feature),
                                text="●", showarrow=False, font=dict(color=FEATURE_COLOURS[i], size=14))
-    fig.update_xaxes(type="category", tickangle=0, showgrid=False, nticks=min(length, 24), tickfont=dict(size=10))
+    fig.update_xaxes(type="category", tickangle=0, showgrid=False, nticks=min(length, 15),
+                     tickfont=dict(size=TICK_FONT))
     fig.update_xaxes(title_text="residue", row=len(heights), col=1)
-    total_px = 110 + int(16 * max(len(features), 8)) + sum(int(h * 70) for _, h in extra)
+    fig.update_xaxes(title_font=dict(size=TICK_FONT))
+    fig.update_yaxes(title_font=dict(size=TICK_FONT))
+    total_px = 110 + int(18 * max(len(features), 8)) + sum(int(h * 70) for _, h in extra)
     fig.update_layout(
-        height=max(360, total_px), margin=dict(l=10, r=30, t=10, b=40),
+        height=int(height) if height else max(360, total_px), margin=dict(l=10, r=30, t=10, b=40),
+        font=dict(size=TICK_FONT),
         dragmode="zoom", hovermode="closest", clickmode="event", bargap=0,
         paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT, uirevision=f"{sequence[:30]}{length}",
     )
     return fig
+
+
+def _outline_row(fig: go.Figure, index: int, colour: str, name: str, **where) -> None:
+    """A selected row's outline: black and white rims under the feature's colour, so it stands
+    out on every colour of the activation scale in both themes (palette.OUTLINE_RIMS)."""
+    for rim, width in palette.OUTLINE_RIMS + ((colour, palette.OUTLINE_WIDTH),):
+        fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=index - 0.5, y1=index + 0.5,
+                      line=dict(color=rim, width=width), fillcolor=_TRANSPARENT,
+                      name=name if rim == colour else f"{name} rim", **where)
 
 
 def _cell_notes(z: np.ndarray, annotations_at: list[str], features: Sequence[int],
@@ -175,7 +187,6 @@ def _cell_notes(z: np.ndarray, annotations_at: list[str], features: Sequence[int
 
 
 #: Colour of a residue without pLDDT (no residue in the model there).
-_NO_PLDDT = "#cccccc"
 
 
 def _plddt_bands(values: np.ndarray) -> tuple[np.ndarray, list]:
@@ -186,7 +197,7 @@ def _plddt_bands(values: np.ndarray) -> tuple[np.ndarray, list]:
     string against its grammar). Band numbers, not raw values, so 50, 70 and 90 fall in the
     same band as in `PLDDT_BANDS` (lower bounds included) whatever the scale interpolation.
     """
-    colours = [c for _, c, _ in PLDDT_BANDS] + [_NO_PLDDT]
+    colours = [c for _, c, _ in PLDDT_BANDS] + [palette.NO_PLDDT]
     band = np.full(len(values), len(PLDDT_BANDS), dtype=float)  # "no value" unless a band matches
     for k in range(len(PLDDT_BANDS) - 1, -1, -1):
         band[np.isfinite(values) & (np.nan_to_num(values, nan=-1.0) >= PLDDT_BANDS[k][0])] = k
@@ -218,10 +229,10 @@ def _add_annotation_track(fig: go.Figure, row: int, x: list[str] | np.ndarray, t
                     text[k, p - 1] = label if not text[k, p - 1] else f"{text[k, p - 1]}<br>{label}"
     fig.add_trace(go.Heatmap(
         x=x, y=kinds, z=z, text=text.astype(str), zmin=0, zmax=1, showscale=False, hoverongaps=False,
-        colorscale=[[0, "#9467bd"], [1, "#9467bd"]], xgap=0, ygap=2, name="UniProt",
+        colorscale=[[0, palette.ANNOTATION], [1, palette.ANNOTATION]], xgap=0, ygap=2, name="UniProt",
         hovertemplate="<b>%{x}</b><br>%{text}<extra></extra>",
     ), row=row, col=1)
-    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=10), row=row, col=1)
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=TICK_FONT), row=row, col=1)
 
 
 # ------------------------------------------------------------------ one feature
@@ -267,8 +278,12 @@ def delta_figure(
     highlight_positions: Sequence[int] = (),
     selected: Sequence[int] = (),
     title: str = "",
+    highlight_labels: Sequence[str] = (),
 ) -> go.Figure:
-    """B minus A per residue (`delta` [L, len(features)]; rows: features, diverging colours centred on zero)."""
+    """B minus A per residue (`delta` [L, len(features)]; rows: features, diverging colours centred on zero).
+
+    Mutated positions get a dotted guide and, with `highlight_labels` (one per position,
+    e.g. 'K48R'), a label above the plot on the sequence axis."""
     x = residue_labels(sequence)
     y = [f"{feature_label(f)} ({k})" for f, k in zip(features, kinds)]
     z = delta.T
@@ -278,17 +293,24 @@ def delta_figure(
         colorbar=dict(title=dict(text="B − A", side="right"), thickness=12),
         hovertemplate="<b>%{x}</b> · %{y}<br>change %{z:+.3f}<extra></extra>",
     ))
-    for position in highlight_positions:
+    labels = list(highlight_labels) or [""] * len(highlight_positions)
+    for position, label in zip(highlight_positions, labels):
         if 1 <= position <= len(x):
-            fig.add_vline(x=x[position - 1], line=dict(color="#ff7f0e", width=1.5, dash="dot"))
+            fig.add_vline(x=x[position - 1], line=dict(color=palette.MUTATION, width=1.5, dash="dot"))
+            if label:
+                fig.add_annotation(x=x[position - 1], xref="x", y=1.0, yref="paper", yanchor="bottom",
+                                   text=f"▼ {label}", showarrow=False, name="mutation",
+                                   font=dict(color=palette.MUTATION, size=TICK_FONT))
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
         if feature in list(features):
             row = list(features).index(feature)
-            fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, y0=row - 0.5, y1=row + 0.5,
-                          line=dict(color=FEATURE_COLOURS[i], width=2.5))
-    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=11))
-    fig.update_xaxes(type="category", nticks=min(len(x), 24), tickangle=0, title_text="residue (protein A)")
-    fig.update_layout(height=max(320, 110 + 18 * max(len(features), 6)), margin=dict(l=10, r=30, t=40, b=40),
+            _outline_row(fig, row, FEATURE_COLOURS[i], f"selected {feature_label(feature)}")
+    fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=TICK_FONT))
+    fig.update_xaxes(type="category", nticks=min(len(x), 24), tickangle=0, title_text="residue (protein A)",
+                     tickfont=dict(size=TICK_FONT))
+    fig.update_layout(height=max(320, 110 + 18 * max(len(features), 6)),
+                      margin=dict(l=10, r=30, t=64 if highlight_labels else 40, b=40),
+                      font=dict(size=TICK_FONT),
                       title=dict(text=title, x=0, font=dict(size=14)) if title else None,
                       clickmode="event", paper_bgcolor=_TRANSPARENT, plot_bgcolor=_TRANSPARENT)
     return fig

@@ -148,6 +148,29 @@ def iter_fasta_records(
     yield finish()
 
 
+#: What the rare letters stand for (ESM-2 has a token of its own for each: they are kept).
+RARE_MEANINGS = {"X": "unknown residue", "B": "D or N, ambiguous", "Z": "E or Q, ambiguous",
+                 "U": "selenocysteine", "O": "pyrrolysine"}
+
+
+def cleaning_notes(text: str, records: Iterable[SequenceRecord]) -> list[str]:
+    """What was done to accepted input that the user may not expect: lower case read as upper
+    case, rare or ambiguous letters kept (with where they are). Empty when there is nothing to say."""
+    notes = []
+    body = "".join(line for line in str(text).splitlines() if not line.lstrip().startswith(">"))
+    lower = sum(1 for c in body if c.islower())
+    if lower:
+        notes.append(f"{lower:,} lower-case letter{'s' if lower != 1 else ''} read as upper case.")
+    for record in records:
+        for letter, meaning in RARE_MEANINGS.items():
+            where = [i + 1 for i, c in enumerate(record.sequence) if c == letter]
+            if where:
+                shown = ", ".join(str(p) for p in where[:8]) + (f" and {len(where) - 8} more" if len(where) > 8 else "")
+                notes.append(f"{record.id}: {letter} ({meaning}) at position{'s' if len(where) > 1 else ''} {shown}; "
+                             "kept as is: ESM-2 reads it as a token of its own, so features there are less reliable.")
+    return notes
+
+
 def parse_sequence_input(
     text: str,
     max_length: int = DEFAULT_MAX_LENGTH,

@@ -26,7 +26,7 @@ from .compare import DEFAULT_FIRING_THRESHOLD, FeatureComparison, compare_activa
 from .errors import InputError, NetworkError, NotFoundError, OfflineError
 from .mutations import Mutation, apply_mutations, mutant_label, parse_mutations
 from .pipeline import FeaturePipeline, FeatureResult
-from .sequences import SequenceRecord, parse_sequence_input
+from .sequences import SequenceRecord, cleaning_notes, parse_sequence_input
 from .settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -275,12 +275,15 @@ def resolve_input(
             step(f"Reading structure {name}…")
             record, structure = _structure_upload(name, data, request.chain, sources, notes)
         else:
-            records = parse_sequence_input(data.decode("utf-8", errors="replace"))
+            text = data.decode("utf-8", errors="replace")
+            records = parse_sequence_input(text)
             record = _pick_record(records, request.record_index, "The file", notes)
+            notes += cleaning_notes(text, [record])
         key = ("upload", request.upload_name or "upload")
     elif request.text is not None:
         records = parse_sequence_input(request.text)
         record = _pick_record(records, request.record_index, "The input", notes)
+        notes += cleaning_notes(request.text, [record])
         key = ("seq", record.sequence)
     else:
         raise InputError("Nothing to analyse: enter a UniProt accession, paste a sequence or upload a file.")
@@ -349,7 +352,8 @@ def load_protein(
             chain = (EXAMPLES.get(found.entry.accession, ("", None))[1] or (None, None))[1]
         view = map_structure(found.record, found.structure, chain, sources)
     elapsed = time.perf_counter() - started
-    step(f"Loaded {found.record.id} in {elapsed:.1f} s")
+    # No time in the label: the server's part is not what the user waits (page load, drawing).
+    step(f"Loaded {found.record.id}")
     return LoadedProtein(found.record, layer, normalized, result, found.entry, view, found.notes,
                          found.input_key, elapsed)
 

@@ -28,15 +28,20 @@ import numpy as np
 
 from . import inert
 from .errors import InterPLMError
-from .figures import FEATURE_COLOURS, PLDDT_BANDS
+from .palette import FEATURE_COLOURS, NEUTRAL, OTHER_CHAIN, PLDDT_BANDS, hex_to_rgb
 
 if TYPE_CHECKING:
     from .mapping import ResidueMapping
 
 #: 3Dmol.js from the CDN, used by the live viewer only when the vendored copy is missing.
 CDN_3DMOL_URL = "https://cdn.jsdelivr.net/npm/3dmol@2.5.5/build/3Dmol-min.js"
-NEUTRAL = "#d0d0d0"
 LEVELS = 8
+#: At most this many residues get side-chain sticks: the strongest ones above the threshold
+#: (three broad features would otherwise put sticks on half the chain).
+MAX_STICK_RESIDUES = 12
+#: The camera frames residues AlphaFold predicts with at least this pLDDT, not disordered
+#: tails that would shrink the fold to a corner of the canvas.
+CONFIDENT_PLDDT = 70.0
 STYLES = ("cartoon", "stick", "surface")
 COLOUR_MODES = ("features", "plddt")
 WATER = ("HOH", "WAT", "DOD")
@@ -52,15 +57,10 @@ class FeatureTrack:
     label: str = ""  # hover name when the values are not a feature's activations (default f{feature})
 
 
-def _hex_to_rgb(colour: str) -> tuple[int, int, int]:
-    c = colour.lstrip("#")
-    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-
-
 def blend(colour: str, t: float, base: str = NEUTRAL) -> str:
     """`base` moved towards `colour` by t in [0, 1], as #rrggbb."""
     t = float(min(max(t, 0.0), 1.0))
-    a, b = _hex_to_rgb(base), _hex_to_rgb(colour)
+    a, b = hex_to_rgb(base), hex_to_rgb(colour)
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
 
 
@@ -148,6 +148,7 @@ class ViewerScene:
     hover: dict  # "chain:resi[icode]" -> label shown when the pointer is on that residue
     zoom: dict  # the selection the camera frames when a model is first shown
     background: str = "white"
+    legend: dict | None = None  # drawn over the viewer by the app: see `scene_legend`
 
     @functools.cached_property
     def model_key(self) -> str:
@@ -157,7 +158,7 @@ class ViewerScene:
     def to_data(self) -> dict:
         """The JSON sent to the live viewer."""
         return {"model": self.model, "fmt": self.fmt, "model_key": self.model_key, "ops": [list(o) for o in self.ops],
-                "hover": self.hover, "zoom": self.zoom, "background": self.background}
+                "hover": self.hover, "zoom": self.zoom, "background": self.background, "legend": self.legend}
 
 
 def _residue_selection(chain: str, residues: list[tuple[int, str]]) -> list[dict]:
@@ -196,12 +197,17 @@ def build_scene(
     threshold: float | None = None,
     scale: float = 1.0,
     background: str = "white",
+    markers: Sequence[tuple[int, str, str]] = (),
+    legend: dict | None = None,
 ) -> ViewerScene:
     """The scene of `structure_text` coloured by `tracks` (or pLDDT), in the chosen style.
 
     Residues where any selected feature exceeds `threshold` are added as sticks (side
-    chains), whatever the main style. Other chains are drawn pale; ligands as thin sticks;
-    water hidden. Hovering an atom labels its residue with each selected feature's value.
+    chains), whatever the main style: at most `MAX_STICK_RESIDUES`, the strongest. Other
+    chains are drawn pale; ligands as thin sticks; water hidden. Hovering an atom labels
+    its residue with each selected feature's value. `markers` are (sequence position,
+    label, colour): a sphere on the residue's CA with its label (mutations, UniProt sites).
+    With pLDDT the camera frames the confidently predicted residues (`CONFIDENT_PLDDT`).
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}")
@@ -225,7 +231,7 @@ def build_scene(
         ("setStyle", {"hetflag": True, "not": {"resn": list(WATER)}}, {"stick": {"radius": 0.15}}),
         ("setStyle", {"hetflag": False}, main),
         ("setStyle", {"chain": chain, "invert": True, "hetflag": False},
-         {k: {**v, "color": "#eeeeee", "opacity": 0.6} for k, v in main.items()}),
+         {k: {**v, "color": OTHER_CHAIN, "opacity": 0.6} for k, v in main.items()}),
     ]
     # 3Dmol's `resi` 52 also matches 52A: residues with an insertion code that have no colour
     # of their own are set back to neutral after the plain groups.
@@ -244,8 +250,54 @@ def build_scene(
         for _, selection in _groups(_above(mapping, tracks, threshold)):
             ops.append(("addStyle", {**selection, "not": {"atom": ["N", "C", "O"]}},
                         {"stick": {"colorscheme": "default", "radius": 0.22}}))
+    ops += _marker_ops(mapping, markers)
     return ViewerScene(structure_text, "pdb" if fmt == "pdb" else "cif", tuple(ops),
-                       _hover_table(mapping, tracks, plddt), {"chain": chain}, background)
+                       _hover_table(mapping, tracks, plddt), _zoom_selection(mapping, plddt), background, legend)
+
+
+def _zoom_selection(mapping, plddt) -> dict:
+    """The analysed chain, or only its confidently predicted residues when there are enough of
+    them (at least 10) to frame."""
+    chain = mapping.chain_id
+    if plddt is None:
+        return {"chain": chain}
+    confident = sorted({m.residue.number for m in mapping.positions
+                        if m.residue is not None and m.position - 1 < len(plddt)
+                        and plddt[m.position - 1] is not None and np.isfinite(plddt[m.position - 1])
+                        and plddt[m.position - 1] >= CONFIDENT_PLDDT})
+    return {"chain": chain, "resi": confident} if len(confident) >= 10 else {"chain": chain}
+
+
+def _marker_ops(mapping, markers: Sequence[tuple[int, str, str]]) -> list[tuple]:
+    """A labelled sphere on the CA of each marked sequence position that has a residue."""
+    ops: list[tuple] = []
+    for position, label, colour in markers:
+        if not 1 <= int(position) <= len(mapping.positions):
+            continue
+        residue = mapping.positions[int(position) - 1].residue
+        if residue is None:
+            continue
+        where = {"chain": residue.chain_id, "resi": residue.number, "atom": "CA"}
+        if residue.insertion_code:
+            where["icode"] = residue.insertion_code
+        ops.append(("addStyle", where, {"sphere": {"color": colour, "radius": 1.3}}))
+        ops.append(("addLabel", str(label), {"fontSize": 13, "fontColor": "white", "backgroundColor": colour,
+                                             "backgroundOpacity": 0.85, "inFront": True}, where))
+    return ops
+
+
+def scene_legend(tracks: Sequence[FeatureTrack], colour_mode: str, scale: float, normalized: bool,
+                 names: Sequence[str] | None = None) -> dict:
+    """What the colours mean, drawn over the 3D view: each feature's colour ramp (from the
+    neutral grey at 0 to its full colour at `scale`) or the pLDDT bands."""
+    if colour_mode == "plddt":
+        return {"title": "pLDDT (AlphaFold confidence)",
+                "bands": [{"label": f"{name} (≥ {bound})" if bound else name, "colour": colour}
+                          for bound, colour, name in PLDDT_BANDS]}
+    labels = list(names) if names is not None else [t.label or f"f{t.feature}" for t in tracks]
+    return {"title": "activation" + ("" if normalized else " (raw)"),
+            "ramps": [{"label": label, "from": NEUTRAL, "to": t.colour} for t, label in zip(tracks, labels)],
+            "low": "0", "high": f"{scale:.3g}"}
 
 
 #: The residue key of an atom, as `ViewerScene.hover` spells it (shared with ui/viewer3d.js).
@@ -343,14 +395,18 @@ def _unmapped_or_quiet(mapping, colours) -> set[int]:
     return chain_numbers - coloured
 
 
-def _above(mapping, tracks: Sequence[FeatureTrack], threshold: float) -> dict:
-    out = {}
+def _above(mapping, tracks: Sequence[FeatureTrack], threshold: float,
+           limit: int = MAX_STICK_RESIDUES) -> dict:
+    """The residues shown as sticks: above `threshold` in any track, the `limit` strongest."""
+    strongest: dict[tuple, float] = {}
     for t in tracks:
         for position, value in enumerate(np.nan_to_num(np.asarray(t.values, dtype=float))):
             residue = mapping.positions[position].residue
-            if residue is not None and value > threshold:
-                out[(residue.chain_id, residue.number, residue.insertion_code)] = NEUTRAL  # one group per chain
-    return out
+            key = None if residue is None else (residue.chain_id, residue.number, residue.insertion_code)
+            if key is not None and value > threshold and value > strongest.get(key, -np.inf):
+                strongest[key] = float(value)
+    kept = sorted(strongest, key=lambda k: (-strongest[k], k))[:limit]
+    return {key: NEUTRAL for key in kept}  # one colour: one group per chain
 
 
 #: Sets `window.interplmSoftwareGL` when the browser renders WebGL on the CPU (SwiftShader,

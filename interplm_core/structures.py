@@ -300,7 +300,49 @@ def parse_structure(
     warnings = []
     if models > 1:
         warnings.append(f"The file has {models} models (an NMR ensemble?); model 1 is used.")
+    declared = declared_chain_lengths(decode_structure_bytes(data, max_bytes), fmt)
+    for chain_id, chain in chains.items():
+        total = declared.get(chain_id)
+        if total and len(chain) < SHORT_CHAIN_FRACTION * total:
+            source = "SEQRES" if fmt == "pdb" else "entity_poly"
+            warnings.append(
+                f"Chain {chain_id} has {len(chain)} modelled residues but its {source} declares {total} "
+                f"({len(chain) / total:.0%}): the file may be cut short, or much of the chain is unresolved. "
+                "Only the modelled residues are analysed."
+            )
     return Structure(format=fmt, chains=chains, model_count=models, warnings=warnings)
+
+
+#: A chain modelling less than this share of its declared sequence gets a warning.
+SHORT_CHAIN_FRACTION = 0.8
+
+
+def declared_chain_lengths(text: str, fmt: str) -> dict[str, int]:
+    """Residues each chain's full sequence has, as the file declares it (PDB SEQRES, mmCIF
+    entity_poly); empty when the file declares nothing (AlphaFold models, stripped files)."""
+    out: dict[str, int] = {}
+    if fmt == "pdb":
+        for line in text.splitlines():
+            if line.startswith("SEQRES") and len(line) >= 17 and line[13:17].strip().isdigit():
+                out.setdefault(line[11].strip() or "A", int(line[13:17]))
+        return out
+    from biotite.structure.io import pdbx
+
+    try:
+        block = pdbx.CIFFile.read(io.StringIO(text)).block
+        if "entity_poly" not in block:
+            return out
+        category = block["entity_poly"]
+        kinds = category["type"].as_array(str)
+        codes = category["pdbx_seq_one_letter_code_can"].as_array(str)
+        strands = category["pdbx_strand_id"].as_array(str)
+    except (KeyError, ValueError, IndexError):
+        return out
+    for kind, code, chains in zip(kinds, codes, strands):
+        if "polypeptide" in kind:
+            for chain_id in chains.split(","):
+                out[chain_id.strip()] = len("".join(code.split()))
+    return out
 
 
 def write_atoms(atoms: AtomArray, fmt: str, data_block: str = "structure") -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.app_fixtures import new_app, texts, viewer_scenes
 
 
@@ -56,6 +58,43 @@ def test_compare_rejects_mutations_that_do_not_fit(app_env):
     at.button[0].click().run()
     assert not at.exception
     assert "residue 19 is K, not A" in at.error[0].value
+    assert "mut" not in at.query_params  # a rejected mutation is not kept in the link
+
+
+def test_compare_link_runs_the_comparison_and_keeps_only_accepted_mutations(app_env):
+    at = new_app(acc="P61626", mut="K19R")
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception
+    assert "B: K19R (148 aa)" in texts(at)  # computed without pressing Compare
+    assert at.query_params["mut"] == "K19R"
+    at.text_input(key="mutations").input("A19G")
+    at.button[0].click().run()
+    assert "residue 19 is K, not A" in at.error[0].value
+    assert at.query_params["mut"] == "K19R"  # the rejected one stays out
+    # the mutated residue is a labelled sphere in 3D; UniProt's sites can join it
+    (scene,) = viewer_scenes(at)
+    assert [op[1] for op in scene["ops"] if op[0] == "addLabel"] == ["K19R"]
+    at.toggle(key="compare_sites").set_value(True).run()
+    (scene,) = viewer_scenes(at)
+    labels = [op[1] for op in scene["ops"] if op[0] == "addLabel"]
+    assert labels[0] == "K19R" and "Active site 53" in labels and "Active site 71" in labels
+
+
+def test_another_protein_resets_features_mutations_and_comparison(app_env):
+    at = new_app(acc="P61626", f="12,34", mut="K19R")
+    at.run()
+    assert at.session_state["selected"] == [12, 34] and at.session_state["mutations"] == "K19R"
+    at.radio(key="source").set_value("UniProt").run()
+    at.text_input(key="query").input("P69905")
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    assert not at.exception
+    protein = at.session_state["protein"]
+    assert protein.record.id == "P69905"
+    from interplm_core.figures import rank_features
+
+    assert at.session_state["selected"] == rank_features(protein.result.activations, 30, "max")[:1]
+    assert at.session_state["mutations"] == "" and "mut" not in at.query_params
+    assert "comparison" not in at.session_state
 
 
 def test_sidebar_status_offline_and_presentation(app_env):
@@ -63,14 +102,23 @@ def test_sidebar_status_offline_and_presentation(app_env):
     at.run()
     shown = texts(at)
     assert "**Weights** synthetic (meaningless features)" in shown
-    assert "ESM-2: weights folder" in shown  # the label of WeightsFile.source "weights dir"
-    assert "SAE layer 3 (normalised): weights folder" in shown
+    esm_lines = [line for line in shown.splitlines() if line.startswith("ESM-2: ")]
+    assert len(esm_lines) == 2 and len(set(esm_lines)) == 2, esm_lines  # each file once, by name
+    assert all(line.endswith("(weights folder)") for line in esm_lines), esm_lines
+    assert any(line.startswith("SAE layer 3 (normalised): ") and line.endswith("(weights folder)")
+               for line in shown.splitlines())
+    runs = re.search(r"Model runs (\d+), cache hits (\d+)", shown).groups()
+    at.run()  # a run without a load: the panel must not change (it showed the run before, lagging one load)
+    assert re.search(r"Model runs (\d+), cache hits (\d+)", texts(at)).groups() == runs
     assert "**Cache** features" in shown
     at.toggle(key="offline").set_value(True).run()
     assert "Offline: on" in texts(at)
     at.toggle(key="presentation").set_value(True).run()
     assert at.query_params["present"] == "1"
-    assert any("font-size: 20px" in str(h.proto.body) for h in at.get("html"))
+    css = " ".join(str(h.proto.body) for h in at.get("html"))
+    assert '[data-testid="stSidebar"]' in css and "display: none" in css  # sidebar collapsed away
+    assert "randomly generated stand-ins" not in texts(at)  # the banner became a badge
+    assert "synthetic weights: features mean nothing" in texts(at)
 
 
 def test_offline_mode_serves_cached_answers_and_explains_missing_ones(app_env):

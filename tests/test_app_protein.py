@@ -28,7 +28,10 @@ def test_shared_url_opens_the_protein_with_heatmap_structure_and_banner(app_env)
     # One live 3D viewer, sent the AlphaFold model coloured by f12 (red) and f34 (blue): each
     # residue where either fires takes the colour of the stronger one (AF numbering = position).
     (scene,) = viewer_scenes(at)
-    assert scene["model"].startswith("HEADER") and "ATOM" in scene["model"] and scene["zoom"] == {"chain": "A"}
+    assert scene["model"].startswith("HEADER") and "ATOM" in scene["model"]
+    plddt = at.session_state["protein"].structure.plddt  # the camera frames the confident residues
+    assert scene["zoom"] == {"chain": "A", "resi": [i + 1 for i in range(148) if plddt[i] >= 70]}
+    assert scene["legend"]["ramps"][0]["label"] == "f12" and scene["legend"]["ramps"][1]["label"] == "f34"
     acts = at.session_state["protein"].result.activations
     colours = coloured_residues(scene)
     assert set(colours) == {i + 1 for i in range(148) if max(acts[i, 12], acts[i, 34]) > 0}
@@ -42,8 +45,10 @@ def test_shared_url_opens_the_protein_with_heatmap_structure_and_banner(app_env)
 def test_typing_an_accession_and_pressing_analyse(app_env):
     at = new_app()
     at.run()
-    assert "Pick an example" in texts(at)
+    assert "Click one of the examples above" in texts(at)
+    assert "Analyse" not in [b.label for b in at.button]  # examples load on their own button
     at.radio(key="source").set_value("UniProt").run()
+    assert "press **Analyse**" in texts(at) and "Analyse" in [b.label for b in at.button]
     at.text_input(key="query").input("LYSC_HUMAN")
     at.button[[b.label for b in at.button].index("Analyse")].click().run()
     assert not at.exception
@@ -78,6 +83,19 @@ def test_pasted_fasta_and_layer_switch(app_env):
     assert "Layer 5, raw features" in texts(at)
     assert at.query_params["layer"] == "5" and at.query_params["raw"] == "1"
     assert at.query_params["seq"] == "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+
+
+def test_lower_case_and_ambiguous_letters_are_reported(app_env):
+    at = new_app()
+    at.run()
+    at.radio(key="source").set_value("Sequence").run()
+    at.text_area(key="sequence_text").input("mktayiakqrqisfvkshfsrqleerlgBieXq")
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    assert not at.exception
+    shown = texts(at)
+    assert "31 lower-case letters read as upper case." in shown
+    assert "query: B (D or N, ambiguous) at position 29;" in shown
+    assert "query: X (unknown residue) at position 32;" in shown
 
 
 @pytest.mark.parametrize("kind, value, message", [

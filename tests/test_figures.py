@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -165,3 +167,53 @@ def test_exported_svg_holds_every_label_and_the_title():
     for text in ["f10239", "f5", *names, "pLDDT", "SAE err.", "activation", "residue", "feature",
                  "P<1> · ESM-2 8M layer 3 · InterPLM SAE features · normalised activation (0-1)"]:
         assert text in texts, text
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_selection_outline_stands_out_on_every_colour_of_the_scale(dark):
+    from interplm_core import palette
+
+    fig = figures.heatmap_figure("MKTAYI", _acts(), [3, 7], selected=[7, 3], dark=dark)
+    scale_colours = [c for _, c in fig.data[0].colorscale if c.startswith("#")]
+    assert scale_colours == list(palette.ACTIVATION_STOPS[dark])
+    for feature, colour in zip((7, 3), figures.FEATURE_COLOURS):
+        row = [3, 7].index(feature)
+        rims = [s for s in fig.layout.shapes if s.y0 == row - 0.5 and s.y1 == row + 0.5]
+        # widest first, the feature colour on top and narrowest
+        assert [s.line.color for s in rims] == ["#000000", "#ffffff", colour]
+        assert [s.line.width for s in rims] == sorted((s.line.width for s in rims), reverse=True)
+        for cell in scale_colours + [palette.VIEWER_BACKGROUND[dark]]:
+            best = max(palette.contrast_ratio(s.line.color, cell) for s in rims)
+            assert best >= 3.0, (cell, best)
+
+
+def test_palette_contrast_matches_wcag_examples():
+    from interplm_core import palette
+
+    assert palette.contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
+    assert palette.contrast_ratio("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)
+
+
+def test_axis_labels_and_ticks_are_readable_on_a_projector():
+    fig = figures.heatmap_figure("MKTAYI", _acts(), [3, 7], tracks={"Active site": [((2,), "Active site 2")]},
+                                 plddt=[95, 80, 60, 40, 91, 92], residue_error=np.linspace(0, 1, 6), height=500)
+    assert fig.layout.height == 500
+    axes = [getattr(fig.layout, name) for name in dir(fig.layout) if re.match(r"^[xy]axis\d*$", name)]
+    assert len(axes) == 8
+    for axis in axes:
+        size = axis.tickfont.size if axis.tickfont.size is not None else fig.layout.font.size
+        assert size >= 14
+    assert fig.layout.font.size >= 14
+
+
+def test_delta_figure_labels_mutations_on_the_sequence_axis():
+    from interplm_core import palette
+
+    delta = np.zeros((5, 2))
+    fig = figures.delta_figure("MKTAY", delta, [4, 9], ["appears", "weaker"], highlight_positions=[2, 5],
+                               highlight_labels=["K2R", "Y5F"])
+    marks = [a for a in fig.layout.annotations if a.name == "mutation"]
+    assert [(a.x, a.text) for a in marks] == [("K2", "▼ K2R"), ("Y5", "▼ Y5F")]
+    assert all(a.font.color == palette.MUTATION and a.yref == "paper" and a.y == 1.0 for a in marks)
+    guides = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert sorted(s.x0 for s in guides) == ["K2", "Y5"]

@@ -87,3 +87,19 @@ def test_too_many_records_are_rejected():
 def test_header_not_at_start_is_explained():
     with pytest.raises(InputError, match="must begin with a header"):
         parse_sequence_input("MKTA\n>x\nMK")
+
+
+def test_cleaning_notes_report_lower_case_and_rare_letters():
+    from interplm_core.sequences import cleaning_notes
+
+    text = ">p1 test\nmktaBiakZ\nXXu"
+    records = parse_sequence_input(text)
+    assert records[0].sequence == "MKTABIAKZXXU"
+    notes = cleaning_notes(text, records)
+    assert notes[0] == "8 lower-case letters read as upper case."
+    assert any(n.startswith("p1: X (unknown residue) at positions 10, 11;") for n in notes)
+    assert any(n.startswith("p1: B (D or N, ambiguous) at position 5;") for n in notes)
+    assert any(n.startswith("p1: Z (E or Q, ambiguous) at position 9;") for n in notes)
+    assert any(n.startswith("p1: U (selenocysteine) at position 12;") for n in notes)
+    assert len(notes) == 5
+    assert cleaning_notes("MKTAYIAK", parse_sequence_input("MKTAYIAK")) == []

@@ -42,7 +42,7 @@ def test_accession_loads_entry_alphafold_model_and_features(pipeline, fixtures_d
     assert loaded.structure.mapping.coverage == 1.0 and loaded.structure.notes == []
     direct = FeaturePipeline(progress=False).features([loaded.record.sequence], 3)[0]
     np.testing.assert_array_equal(loaded.result.activations, direct.activations)
-    assert steps[0] == "Looking up P61626 in UniProt…" and steps[-1].startswith("Loaded P61626 in ")
+    assert steps[0] == "Looking up P61626 in UniProt…" and steps[-1] == "Loaded P61626"
     assert progress[-1] == (1, 1)
 
 

@@ -190,3 +190,77 @@ def test_colour_scale_is_one_for_normalised_features_else_the_largest_value():
     assert sv.colour_scale(values, normalized=True) == 1.0
     assert sv.colour_scale(values, normalized=False) == 4.0
     assert sv.colour_scale([np.zeros(3)], normalized=False) == 1e-6  # a silent feature: no division by zero
+
+
+def test_structure_view_does_not_import_plotly():
+    """The 3D side learns its colours from the palette, not through the Plotly figures."""
+    import subprocess
+    import sys
+
+    code = ("import sys, interplm_core.structure_view; "
+            "print(any(m == 'plotly' or m.startswith('plotly.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _stick_residues(scene) -> set[int]:
+    out: set[int] = set()
+    for method, selection, style in (op[:3] for op in scene.ops if op[0] == "addStyle"):
+        if "stick" in style and "chain" in selection:
+            out |= set(selection["resi"])
+    return out
+
+
+def test_sticks_are_limited_to_the_strongest_residues(lysozyme):
+    sequence, rex, mapping = lysozyme
+    rng = np.random.default_rng(3)
+    tracks = [sv.FeatureTrack(f, rng.uniform(0.6, 1.0, len(sequence)), c)
+              for f, c in zip((1, 2, 3), sv.FEATURE_COLOURS)]  # three features above 0.5 everywhere
+    scene = sv.build_scene(rex, "pdb", mapping, tracks, threshold=0.5)
+    sticks = _stick_residues(scene)
+    assert len(sticks) == sv.MAX_STICK_RESIDUES
+    # independent: the 12 mapped residues with the highest value over the three features
+    best = np.max([t.values for t in tracks], axis=0)
+    mapped = [(best[m.position - 1], m.residue.number) for m in mapping.positions if m.residue is not None]
+    expected = {n for _, n in sorted(mapped, reverse=True)[:sv.MAX_STICK_RESIDUES]}
+    assert sticks == expected
+    script = sv.pymol_script("1REX.pdb", mapping, tracks, threshold=0.5)
+    shown = [line for line in script.splitlines() if line.startswith("show sticks")]
+    assert len(shown) == 1 and shown[0].count("+") <= sv.MAX_STICK_RESIDUES
+
+
+def test_camera_frames_confident_residues_only(fixtures_dir):
+    from interplm_core.mapping import map_to_structure
+    from interplm_core.structures import parse_structure
+
+    text = (fixtures_dir / "alphafold/AF-P61626-F1-model_v4.pdb").read_text()
+    parsed = parse_structure(text, "pdb")
+    sequence = parsed.chain_sequence("A")
+    mapping = map_to_structure(sequence, parsed)
+    plddt = np.full(len(sequence), 95.0)
+    plddt[:20] = 40.0  # a disordered N-terminal tail
+    plddt[-5:] = 69.9
+    scene = sv.build_scene(text, "pdb", mapping, [], plddt=list(plddt), colour_mode="plddt")
+    assert scene.zoom == {"chain": "A", "resi": list(range(21, len(sequence) - 4))}
+    assert sv.build_scene(text, "pdb", mapping, []).zoom == {"chain": "A"}  # no pLDDT: the whole chain
+
+
+def test_markers_put_labelled_spheres_on_the_mapped_residues(lysozyme):
+    _, rex, mapping = lysozyme
+    scene = sv.build_scene(rex, "pdb", mapping, [], markers=[(53, "E53Q", "#ff7f0e"), (5, "signal", "#ff7f0e")])
+    spheres = [op for op in scene.ops if op[0] == "addStyle" and "sphere" in op[2]]
+    labels = [op for op in scene.ops if op[0] == "addLabel"]
+    assert spheres == [("addStyle", {"chain": "A", "resi": 35, "atom": "CA"}, {"sphere": {"color": "#ff7f0e",
+                                                                                        "radius": 1.3}})]
+    assert [(op[1], op[3]) for op in labels] == [("E53Q", {"chain": "A", "resi": 35, "atom": "CA"})]
+
+
+def test_legend_describes_the_colours(lysozyme):
+    sequence, _, _ = lysozyme
+    tracks = _tracks(len(sequence))
+    legend = sv.scene_legend(tracks, "features", 1.0, True)
+    assert [(r["label"], r["from"], r["to"]) for r in legend["ramps"]] == [
+        ("f11", sv.NEUTRAL, "#d62728"), ("f22", sv.NEUTRAL, "#1f77b4")]
+    assert (legend["low"], legend["high"]) == ("0", "1")
+    bands = sv.scene_legend(tracks, "plddt", 1.0, True)["bands"]
+    assert [b["colour"] for b in bands] == [c for _, c, _ in sv.PLDDT_BANDS]

@@ -173,3 +173,29 @@ def test_unknown_chain_lists_the_available_ones(texts):
 )
 def test_format_detection(name, text, expected):
     assert detect_format(name, text) == expected
+
+
+def test_a_pdb_cut_at_a_line_boundary_warns_against_seqres(fixtures_dir):
+    from interplm_core.structures import declared_chain_lengths
+
+    text = (fixtures_dir / "pdb" / "1REX.pdb").read_text()
+    assert declared_chain_lengths(text, "pdb") == {"A": 130}
+    full = parse_structure(text, "pdb")
+    assert not any("declares" in w for w in full.warnings)
+    kept = []
+    for line in text.splitlines():  # cut after residue 38, on a line boundary (a valid-looking file)
+        if line.startswith(("ATOM", "HETATM")) and int(line[22:26]) > 38:
+            break
+        kept.append(line)
+    cut = parse_structure("\n".join(kept) + "\nEND\n", "pdb")
+    assert len(cut.chain("A")) == 38
+    assert any(w.startswith("Chain A has 38 modelled residues but its SEQRES declares 130 (29%)")
+               for w in cut.warnings), cut.warnings
+
+
+def test_mmcif_entity_poly_lengths(fixtures_dir):
+    from interplm_core.structures import declared_chain_lengths
+
+    text = (fixtures_dir / "pdb" / "1UBQ.cif").read_text()
+    assert declared_chain_lengths(text, "cif") == {"A": 76}
+    assert not any("declares" in w for w in parse_structure(text, "cif").warnings)

@@ -84,15 +84,21 @@ def load_into_session(request: ProteinRequest, slot) -> bool:
             return False
     st.session_state["protein"] = loaded
     st.session_state["loaded_input"] = loaded.input_key
-    if previous is None or previous.record.sequence != loaded.record.sequence:
+    if previous is None:  # the first protein of the session: features from a shared link are kept
         set_selected(st.session_state["selected"] or displayed_features(loaded)[:1])
+    elif previous.record.sequence != loaded.record.sequence:
+        # Another protein: features, mutations and a comparison of the last one do not carry over.
+        set_selected(displayed_features(loaded)[:1])
+        st.session_state["mutations"] = ""
+        st.session_state.pop("compared_mutations", None)
+        st.session_state.pop("comparison", None)
     return True
 
 
 def autoload_from_url(slot) -> None:
     """A shared link names a protein (acc= or seq=): load it once, whatever page it opens;
     progress in `slot` (see `load_into_session`)."""
-    if not st.session_state.pop("_autoload", False):
+    if not st.session_state.get("_autoload"):
         return
     s = st.session_state
     if s["source"] == "UniProt":
@@ -100,3 +106,5 @@ def autoload_from_url(slot) -> None:
     else:
         request = ProteinRequest(text=s["sequence_text"], pdb_id=s["pdb_id"] or None)
     load_into_session(request, slot)
+    # Cleared only now: a run cut short by a rerun (the window reporting its size) tries again.
+    s.pop("_autoload", None)

@@ -3,30 +3,25 @@ the feature chooser. Each reads and writes the shared selection in session state
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 
 import numpy as np
 import streamlit as st
 
-from interplm_core import figures, structure_view
+from interplm_core import figures, palette, structure_view
 from interplm_core.ranking import SORT_CHOICES, rank_features
 from interplm_core.session import LoadedProtein, plddt_per_position
 
 from . import resources
 from .atlas_views import best_concept_labels
 from .chart_clicks import chart_clicks
+from .screen import is_dark
 from .state import MAX_SELECTED, set_selected
 from .viewer3d import live_viewer
 
 SORT_LABELS = {"max": "highest activation", "mean": "mean activation", "first": "first position",
                "clustered": "clustered (co-firing together)"}
-
-
-def is_dark() -> bool:
-    try:
-        return st.context.theme.type == "dark"
-    except AttributeError:
-        return False
 
 
 def select_clicked(point: dict) -> None:
@@ -74,7 +69,7 @@ def heatmap_controls() -> None:
     c2.radio("Order by", SORT_CHOICES, key="sort", horizontal=True, format_func=lambda s: SORT_LABELS[s])
 
 
-def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str = "heatmap"):
+def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str = "heatmap", height: int | None = None):
     """The heatmap with annotation / pLDDT / error tracks; returns the figure (for export)."""
     result = protein.result
     plddt = protein.structure.plddt if protein.structure is not None else None
@@ -82,6 +77,7 @@ def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str =
         protein.record.sequence, result.activations, features, normalized=result.normalized,
         tracks=protein.tracks(), plddt=plddt, residue_error=result.residue_error,
         selected=st.session_state["selected"], dark=is_dark(), feature_notes=best_concept_labels(protein.layer),
+        height=height,
     )
     st.plotly_chart(
         fig, key=chart_key,
@@ -104,14 +100,17 @@ def structure_controls(prefix: str, has_plddt: bool) -> tuple[str, str, float]:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _scene(text: str, fmt: str, sequence: str, chain: str, placement: int, track_data: tuple, mode: str,
-           plddt: np.ndarray | None, style: str, threshold: float, scale: float, dark: bool) -> structure_view.ViewerScene:
+           plddt: np.ndarray | None, style: str, threshold: float, scale: float, dark: bool,
+           markers: tuple = (), names: tuple | None = None, normalized: bool = True) -> structure_view.ViewerScene:
     """Cached by its arguments (arrays are hashed as bytes); a resource, not data: the scene is
     immutable, and a data cache would copy the structure text on every hit."""
     mapping = resources.residue_mapping(sequence, text, fmt, chain, placement)
     tracks = [structure_view.FeatureTrack(f, v, c, label) for f, v, c, label in track_data]
+    colour_mode = mode if plddt is not None else "features"
     return structure_view.build_scene(
         text, fmt, mapping, tracks, colour_mode=mode, plddt=list(plddt) if plddt is not None else None, style=style,
-        threshold=threshold, scale=scale, background="#0f1419" if dark else "white",
+        threshold=threshold, scale=scale, background=palette.VIEWER_BACKGROUND[dark], markers=markers,
+        legend=structure_view.scene_legend(tracks, colour_mode, scale, normalized, names),
     )
 
 
@@ -141,27 +140,41 @@ def placement_chooser(protein: LoadedProtein, prefix: str):
 
 
 def render_structure(protein: LoadedProtein, tracks: list[structure_view.FeatureTrack], prefix: str,
-                     scale: float | None = None, legend: str | None = None) -> None:
-    """The one live 3D viewer of the page, coloured by `tracks` (or pLDDT)."""
+                     scale: float | None = None, legend: str | None = None, *, height: int = 480,
+                     compact: bool = False, markers: tuple = (), legend_names: tuple | None = None) -> None:
+    """The one live 3D viewer of the page, coloured by `tracks` (or pLDDT).
+
+    `compact` (presentation mode) puts the colour / style / sticks controls in a popover
+    next to a one-line caption, so the viewer gets the height. `markers`: labelled spheres,
+    (sequence position, label, colour)."""
     view = protein.structure
     if view is None:
         st.info("No structure for this protein: upload a PDB/mmCIF file or give a PDB ID to see features in 3D.")
         return
     view = placement_chooser(protein, prefix)
-    mode, style, threshold = structure_controls(prefix, view.plddt is not None)
+    if compact:
+        caption, options = st.columns([5, 1], vertical_alignment="center")
+        with options.popover("3D", width="stretch"):
+            mode, style, threshold = structure_controls(prefix, view.plddt is not None)
+    else:
+        mode, style, threshold = structure_controls(prefix, view.plddt is not None)
+        caption = st
     if scale is None:
         scale = structure_view.colour_scale([t.values for t in tracks], protein.normalized)
     track_data = tuple((t.feature, np.asarray(t.values, dtype=float), t.colour, t.label) for t in tracks)
     scene = _scene(view.file.text, view.file.fmt, protein.record.sequence, view.mapping.chain_id,
                    view.mapping.chosen + 1, track_data, mode,
                    view.plddt, style,
-                   threshold * scale, scale, is_dark())
+                   threshold * scale, scale, is_dark(), tuple(markers), legend_names, protein.normalized)
     if legend is None:
         legend = " ".join(f"<span style='color:{t.colour}'>■</span> f{t.feature}" for t in tracks) or "no feature selected"
-    st.markdown(f"{view.file.source}, chain {view.mapping.chain_id} · {legend}", unsafe_allow_html=True)
-    for note in view.notes:
-        st.caption(note)
-    live_viewer(scene, key=f"{prefix}_viewer", js_url=resources.three_dmol_url(), height=480)
+    caption.markdown(f"{html.escape(view.file.source)}, chain {html.escape(view.mapping.chain_id)} · {legend}",
+                     unsafe_allow_html=True)
+    if not compact:
+        for note in view.notes:
+            st.caption(note)
+    live_viewer(scene, key=f"{prefix}_viewer", js_url=resources.three_dmol_url(), height=height, dark=is_dark(),
+                name=f"interplm_{protein.record.id}")
 
 
 def selected_tracks(protein: LoadedProtein) -> list[structure_view.FeatureTrack]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from interplm_core import shared_sequences
+from interplm_core.errors import InterPLMError
 from interplm_core.ranking import SORT_CHOICES
 from interplm_core.registry import DEFAULT_MODEL, MODELS, get_model_spec
 
@@ -59,8 +61,16 @@ def apply_query_params(params: dict) -> None:
         s["source"], s["query"] = "UniProt", params["acc"].strip()[:40]
         s["_autoload"] = True
     elif params.get("seq"):
-        s["source"], s["sequence_text"] = "Sequence", params["seq"][:MAX_URL_SEQUENCE * 2]
-        s["_autoload"] = True
+        seq = str(params["seq"]).strip()
+        if seq.startswith(shared_sequences.PREFIX):
+            try:
+                s["source"], s["sequence_text"] = "Sequence", shared_sequences.resolve(seq, _cache_dir())
+                s["_autoload"] = True
+            except InterPLMError as err:
+                s["_link_problem"] = str(err)
+        else:
+            s["source"], s["sequence_text"] = "Sequence", seq[:MAX_URL_SEQUENCE * 2]
+            s["_autoload"] = True
     if params.get("pdb"):
         s["pdb_id"] = params["pdb"].strip()[:12]
     if params.get("model") in MODELS:
@@ -82,6 +92,8 @@ def apply_query_params(params: dict) -> None:
         s["presentation"] = True
     if params.get("mut"):
         s["mutations"] = params["mut"][:400]
+        s["compare_mode"] = "Point mutations"
+        s["_autocompare"] = bool(s.get("_autoload"))  # the Compare page runs it once the protein is in
 
 
 def parse_feature_list(text: str, dict_size: int) -> list[int]:
@@ -106,6 +118,10 @@ def current_query_params() -> dict[str, str]:
             params["acc"] = value
         elif kind == "seq" and len(value) <= MAX_URL_SEQUENCE:
             params["seq"] = value
+        elif kind == "seq":
+            reference = _stored_reference(value)
+            if reference:
+                params["seq"] = reference
     if s.get("pdb_id"):
         params["pdb"] = s["pdb_id"]
     params["model"] = s["model"]
@@ -120,9 +136,46 @@ def current_query_params() -> dict[str, str]:
         params["f"] = ",".join(str(f) for f in s["selected"])
     if s["presentation"]:
         params["present"] = "1"
-    if s.get("mutations"):
-        params["mut"] = s["mutations"]
+    if s.get("compared_mutations"):  # only mutations that were accepted and compared
+        params["mut"] = s["compared_mutations"]
     return params
+
+
+def _cache_dir():
+    from . import resources
+
+    return resources.settings().cache_dir
+
+
+def _stored_reference(sequence: str) -> str | None:
+    """`sha256:…` for a sequence too long for the URL, stored once per session and content
+    (None if it cannot be stored: `share_note` then says the link will not carry it)."""
+    s = st.session_state
+    cached = s.get("_stored_sequence")
+    if cached and cached[0] == sequence:
+        return cached[1]
+    try:
+        reference = shared_sequences.store(sequence, _cache_dir())
+    except OSError:
+        reference = None
+    s["_stored_sequence"] = (sequence, reference)
+    return reference
+
+
+def share_note() -> str:
+    """What the address bar carries, said plainly (long sequences are the exception)."""
+    loaded = st.session_state.get("loaded_input")
+    if loaded and loaded[0] == "upload":
+        return ("The address bar holds the view (layer, features, options) but not the uploaded file: "
+                "the person you share it with has to upload it too.")
+    if loaded and loaded[0] == "seq" and len(loaded[1]) > MAX_URL_SEQUENCE:
+        if _stored_reference(loaded[1]):
+            return (f"The sequence ({len(loaded[1]):,} residues) is too long for an address: the link carries "
+                    "its SHA-256 and this server keeps the sequence, so the link opens on this server (or one "
+                    "sharing its cache folder) only.")
+        return (f"The sequence ({len(loaded[1]):,} residues) is too long for an address and could not be "
+                "stored on the server: the link will NOT carry it; share the sequence itself.")
+    return "The address bar holds this view (protein, layer, features, options): copy it to share."
 
 
 def sync_url() -> None:

@@ -8,7 +8,9 @@
 // parent element: the viewer's element (with its canvas) is then moved into it.
 //
 // Data: {viewer_id, model, fmt, model_key, ops: [[method, ...args]], hover: {"A:35": text},
-//        zoom, background, js_url, height}. After each drawn frame the root element carries
+//        zoom, background, legend, dark, name, js_url, height}. The legend (what the colours
+// mean) and a PNG snapshot button are drawn over the canvas; so is the message shown when
+// 3Dmol.js cannot load (on top, so nothing hides it). After each drawn frame the root element carries
 // data-rendered="<n>", data-model-key and data-draw-ms (the time the last scene took),
 // which the browser tests and the benchmark read.
 
@@ -75,24 +77,45 @@ function keepShaderPrograms(viewer) {
 }
 
 function setup(height) {
+  // box (sized, position:relative) > root (3Dmol's element) + legend + snapshot button + message.
+  const box = document.createElement("div");
+  box.className = "interplm-viewer3d-box";
+  box.style.cssText = `position:relative;width:100%;height:${height}px`;
   const root = document.createElement("div");
   root.className = "interplm-viewer3d";
-  root.style.cssText = `position:relative;width:100%;height:${height}px`;
+  root.style.cssText = "position:absolute;inset:0";
+  const legend = document.createElement("div");
+  legend.className = "interplm-viewer3d-legend";
+  legend.style.cssText = "position:absolute;left:6px;top:6px;z-index:20;pointer-events:none;display:none;"
+    + "font:13px/1.35 sans-serif;padding:5px 8px;border-radius:4px;background:rgba(255,255,255,0.82);color:#1b1f24";
+  const snap = document.createElement("button");
+  snap.type = "button";
+  snap.className = "interplm-viewer3d-snapshot";
+  snap.textContent = "PNG";
+  snap.title = "Download this 3D view as a PNG (twice the canvas resolution)";
+  snap.style.cssText = "position:absolute;right:6px;top:6px;z-index:20;display:none;cursor:pointer;"
+    + "font:12px sans-serif;padding:3px 8px;border:1px solid #888;border-radius:4px;"
+    + "background:rgba(255,255,255,0.85);color:#1b1f24";
+  // The explanation when 3Dmol.js is missing sits on top of the (blank) viewer, opaque.
   const message = document.createElement("p");
   message.className = "interplm-viewer3d-message";
-  message.style.cssText = "display:none;font:14px sans-serif;color:#a00;padding:8px;margin:0";
-  return { root, message, viewer: null, modelKey: null, background: null, generation: 0, frames: 0, hover: {} };
+  message.style.cssText = "display:none;position:absolute;left:0;right:0;top:0;z-index:30;margin:0;"
+    + "font:14px sans-serif;color:#a00;background:#fff3f3;border:1px solid #e0b4b4;padding:10px";
+  box.append(root, legend, snap, message);
+  const state = { box, root, legend, snap, message, viewer: null, modelKey: null, background: null,
+    generation: 0, frames: 0, hover: {}, name: "structure" };
+  snap.addEventListener("click", () => snapshot(state));
+  return state;
 }
 
 // The viewer's elements into this mount's parent (a no-op when they are already there).
 function place(state, parentElement, height) {
-  if (state.root.parentElement !== parentElement) {
-    parentElement.appendChild(state.message);
-    parentElement.appendChild(state.root);
+  if (state.box.parentElement !== parentElement) {
+    parentElement.appendChild(state.box);
     state.moved = true;
   }
-  if (state.root.style.height !== `${height}px`) {
-    state.root.style.height = `${height}px`;
+  if (state.box.style.height !== `${height}px`) {
+    state.box.style.height = `${height}px`;
     state.moved = true;
   }
 }
@@ -100,6 +123,78 @@ function place(state, parentElement, height) {
 function showMessage(state, text) {
   state.message.textContent = text;
   state.message.style.display = text ? "block" : "none";
+}
+
+// The legend as DOM nodes built from text (never HTML): feature ramps or pLDDT bands.
+function drawLegend(state, legend, dark) {
+  const el = state.legend;
+  el.replaceChildren();
+  el.style.background = dark ? "rgba(15,20,25,0.82)" : "rgba(255,255,255,0.82)";
+  el.style.color = dark ? "#e6e9ee" : "#1b1f24";
+  if (!legend || !((legend.ramps && legend.ramps.length) || (legend.bands && legend.bands.length))) {
+    el.style.display = "none";
+    return;
+  }
+  const title = document.createElement("div");
+  title.textContent = String(legend.title || "");
+  title.style.fontWeight = "600";
+  el.appendChild(title);
+  const row = (swatch, text) => {
+    const line = document.createElement("div");
+    line.style.cssText = "display:flex;align-items:center;gap:6px";
+    const label = document.createElement("span");
+    label.textContent = String(text);
+    line.append(swatch, label);
+    el.appendChild(line);
+  };
+  for (const ramp of legend.ramps || []) {
+    const swatch = document.createElement("span");
+    swatch.style.cssText = "display:inline-block;width:64px;height:10px;border-radius:2px";
+    swatch.style.background = `linear-gradient(to right, ${safeColour(ramp.from)}, ${safeColour(ramp.to)})`;
+    row(swatch, `${ramp.label}  ${legend.low}–${legend.high}`);
+  }
+  for (const band of legend.bands || []) {
+    const swatch = document.createElement("span");
+    swatch.style.cssText = "display:inline-block;width:14px;height:10px;border-radius:2px";
+    swatch.style.background = safeColour(band.colour);
+    row(swatch, band.label);
+  }
+  el.style.display = "block";
+}
+
+function safeColour(value) {
+  return /^#[0-9a-fA-F]{3,8}$/.test(String(value)) ? String(value) : "#888888";
+}
+
+// A PNG of the current view at twice the canvas' CSS size: 3Dmol's `upscale` renders at a
+// device pixel ratio of at least 2; the canvas is then put back to its own size.
+function snapshot(state) {
+  const viewer = state.viewer;
+  if (!viewer) return;
+  const renderer = viewer.renderer;
+  const canUpscale = renderer && "_upscale" in renderer;
+  const before = canUpscale ? renderer._upscale : null;
+  let uri;
+  try {
+    if (canUpscale) {
+      renderer._upscale = true;
+      viewer.resize();
+    }
+    viewer.render();
+    uri = viewer.pngURI();
+  } finally {
+    if (canUpscale) {
+      renderer._upscale = before;
+      viewer.resize();
+      viewer.render();
+    }
+  }
+  const link = document.createElement("a");
+  link.href = uri;
+  link.download = `${state.name.replace(/[^A-Za-z0-9_.-]+/g, "_")}_3d.png`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
 }
 
 function draw(state, $3Dmol, data) {
@@ -116,6 +211,7 @@ function draw(state, $3Dmol, data) {
     state.background = data.background;
   }
   const viewer = state.viewer;
+  state.name = String(data.name || "structure");
   // Several calls below (removeAllSurfaces, zoomTo, resize) draw a frame of their own (3Dmol
   // calls show()), and without a GPU every frame costs a slow read-back: one frame per scene,
   // drawn by render() at the end.
@@ -131,6 +227,8 @@ function draw(state, $3Dmol, data) {
     viewer.render();
     keepShaderPrograms(viewer);
     state.frames += 1;
+    drawLegend(state, data.legend, data.dark);
+    state.snap.style.display = "block";
     state.root.dataset.rendered = String(state.frames);
     state.root.dataset.modelKey = data.model_key;
     state.root.dataset.drawMs = String(Math.round(performance.now() - started));

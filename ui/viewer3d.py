@@ -19,7 +19,9 @@ _JS = (Path(__file__).with_name("viewer3d.js")).read_text(encoding="utf-8")
 _COMPONENT = st.components.v2.component("interplm_viewer3d", js=_JS, isolate_styles=False)
 
 
-def live_viewer(scene: ViewerScene, *, key: str, js_url: str, height: int = 480) -> None:
-    """Draw `scene` in the viewer mounted under `key` (created on first use, reused after)."""
-    _COMPONENT(data={**scene.to_data(), "viewer_id": key, "js_url": js_url, "height": int(height)}, key=key,
-               height=height + 8)
+def live_viewer(scene: ViewerScene, *, key: str, js_url: str, height: int = 480, dark: bool = False,
+                name: str = "structure") -> None:
+    """Draw `scene` in the viewer mounted under `key` (created on first use, reused after);
+    `name` names the PNG snapshot file."""
+    _COMPONENT(data={**scene.to_data(), "viewer_id": key, "js_url": js_url, "height": int(height),
+                     "dark": bool(dark), "name": str(name)}, key=key, height=height + 8)
