@@ -90,7 +90,7 @@ def test_another_protein_resets_features_mutations_and_comparison(app_env):
     assert not at.exception
     protein = at.session_state["protein"]
     assert protein.record.id == "P69905"
-    from interplm_core.figures import rank_features
+    from interplm_core.ranking import rank_features
 
     assert at.session_state["selected"] == rank_features(protein.result.activations, 30, "max")[:1]
     assert at.session_state["mutations"] == "" and "mut" not in at.query_params
