@@ -12,7 +12,6 @@ the app and the mirror.
 from __future__ import annotations
 
 import importlib.util
-import os
 import signal
 import socket
 import subprocess
@@ -25,7 +24,7 @@ import requests
 
 from .errors import InputError, InterPLMError, WeightsUnavailableError
 from .registry import DEFAULT_MODEL
-from .settings import Settings, get_settings
+from .settings import Settings, child_environment, get_settings
 
 #: The Streamlit entry point, next to the package in a clone of the repository.
 APP_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
@@ -152,7 +151,7 @@ def run_demo(port: int = DEFAULT_APP_PORT, settings: Settings | None = None) -> 
     process = None
     try:
         print(f"Mirror of UniProt, AlphaFold DB, RCSB and the weights: {mirror.url}", flush=True)
-        env = {**os.environ, **mirror.env()}
+        env = child_environment(mirror.env())
         if weights.folder is not None:
             env["INTERPLM_WEIGHTS_DIR"] = str(weights.folder)
         app_url = f"http://127.0.0.1:{port}"

@@ -104,6 +104,11 @@ class Settings:
         return replace(self, **changes)
 
 
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process (the demo's app server): ours, with `overrides` on top."""
+    return {**os.environ, **overrides}
+
+
 def get_settings() -> Settings:
     """The settings in force now, from the environment."""
     env = os.environ

@@ -205,7 +205,7 @@ def test_structure_view_does_not_import_plotly():
 
 def _stick_residues(scene) -> set[int]:
     out: set[int] = set()
-    for method, selection, style in (op[:3] for op in scene.ops if op[0] == "addStyle"):
+    for _method, selection, style in (op[:3] for op in scene.ops if op[0] == "addStyle"):
         if "stick" in style and "chain" in selection:
             out |= set(selection["resi"])
     return out
