@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from interplm_core.atlas.build import BuildOptions, build_atlas
@@ -16,7 +17,7 @@ from interplm_core.cli import main
 from interplm_core.errors import InputError
 from interplm_core.settings import get_settings
 
-from .atlas_helpers import LAYER, assert_same_atlas, write_concepts_tsv, write_corpus
+from .atlas_helpers import LAYER, assert_same_atlas, atlas_tables, write_concepts_tsv, write_corpus
 
 SHARD_SIZE = 3  # 10 proteins -> 4 shards
 
@@ -37,7 +38,8 @@ def atlas_env(synthetic_weights_dir, tmp_path_factory):
 
 def _options(concepts=None, **changes) -> BuildOptions:
     changes.setdefault("map_method", "pca")  # UMAP is tested once, below; it costs a minute
-    return BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
+    changes.setdefault("layers", [LAYER])
+    return BuildOptions(shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +149,36 @@ def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas)
     assert report.shards_computed == 2  # only the missing ones
     assert not list((out / "shards").glob("*/*.tmp-*"))
     assert_same_atlas(local_atlas, out)
+
+
+def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(atlas_env, local_atlas, monkeypatch):
+    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers; each layer's
+    tables and maxima are exactly those of a build of that layer alone."""
+    from interplm_core.esm_embed import EsmEmbedder
+
+    settings, corpus, _, base = atlas_env
+    calls = []
+    real = EsmEmbedder.embed_layers
+
+    def counted(self, sequences, layers, *args, **kwargs):
+        calls.append(tuple(layers))
+        return real(self, sequences, layers, *args, **kwargs)
+
+    monkeypatch.setattr(EsmEmbedder, "embed_layers", counted)
+    both = base / "two-layers"
+    report = build_atlas(corpus, both, _options(layers=[LAYER, LAYER + 1]), settings)
+    assert report.shards_computed == report.shards_total == 8
+    assert calls == [(LAYER, LAYER + 1)] * 4  # 4 shards, one pass each
+    second = base / "second-layer"
+    build_atlas(corpus, second, _options(layers=[LAYER + 1]), settings)
+    tables = atlas_tables(both)
+    for alone, layer in ((local_atlas, LAYER), (second, LAYER + 1)):
+        single = atlas_tables(alone)
+        for name in ("features", "top", "residues"):
+            part = tables[name][tables[name]["layer"] == layer].reset_index(drop=True)
+            pd.testing.assert_frame_equal(part, single[name].reset_index(drop=True), check_exact=True, obj=name)
+        for file in ("maxima.npy", "decoder_unit.npy"):
+            assert np.array_equal(np.load(both / f"layer_{layer}" / file), np.load(alone / f"layer_{layer}" / file))
 
 
 def test_resume_refuses_other_settings(atlas_env, local_atlas):
