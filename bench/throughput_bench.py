@@ -172,8 +172,6 @@ def main() -> int:
     commands = {
         "naive": [py, str(REPO / "bench" / "naive_features.py"), str(corpus), str(FEATURES_LAYER), str(weights)],
         "npz": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.npz"), "--quiet"],
-        "npz_compressed": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER),
-                                 "--out", str(work / "fc.npz"), "--compress", "--quiet"],
         "parquet": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.parquet"), "--quiet"],
         "features_l6": cli + ["features", "--fasta", str(corpus), "--layer", "6", "--out", str(work / "f6.npz"), "--quiet"],
         "atlas_l6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "6", "--map", "pca", "--quiet", "--overwrite",
@@ -221,7 +219,6 @@ def main() -> int:
                 "naive", "naive", naive_flops),
             row(f"`features --layer {FEATURES_LAYER} --out X.npz` (dense, uncompressed) vs the reference", "npz", "naive", flops4),
             row(f"`features --layer {FEATURES_LAYER} --out X.parquet` (sparse) vs the reference", "parquet", "naive", flops4),
-            row(f"`features --layer {FEATURES_LAYER} --out X.npz --compress` vs the reference", "npz_compressed", "naive", flops4),
             row("`features --layer 6 --out X.npz` (reference of the atlas rows)", "features_l6", "features_l6", flops6),
             row("`atlas build --layer 6` vs `features --layer 6`", "atlas_l6", "features_l6", flops6),
             row("`atlas build --layer 1-6` vs `atlas build --layer 6`", "atlas_l1_6", "atlas_l6", flops16),

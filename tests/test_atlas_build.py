@@ -181,6 +181,35 @@ def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(a
             assert np.array_equal(np.load(both / f"layer_{layer}" / file), np.load(alone / f"layer_{layer}" / file))
 
 
+def test_shards_bit_identical_whatever_the_thread_count(atlas_env):
+    """1, 2 or 4 intra-op threads give the same shard tables, bit for bit (before MKL's
+    strict mode, 1 and 2 threads differed by ~1e-6 on short proteins: the Ray engine's
+    one-thread workers did not match the local engine)."""
+    import torch
+
+    from interplm_core.atlas.shard import ShardParams
+    from interplm_core.atlas.worker import ShardWorker
+    from interplm_core.reproducible import strict_gemm_active
+
+    settings, corpus, _, _ = atlas_env
+    assert strict_gemm_active()  # chosen on import, before torch's first product
+    worker = ShardWorker("esm2_t6_8M", [LAYER, LAYER + 1], "normalized", settings)
+    proteins = read_corpus(corpus)
+    params = [ShardParams(layer=LAYER, top_k=5, window=4), ShardParams(layer=LAYER + 1, top_k=5, window=4)]
+    threads = torch.get_num_threads()
+    results = {}
+    try:
+        for count in (1, 2, 4):
+            torch.set_num_threads(count)
+            results[count] = worker.run(proteins, params)
+    finally:
+        torch.set_num_threads(threads)
+    for count in (2, 4):
+        for layer in (LAYER, LAYER + 1):
+            for name, table in results[count][layer].tables().items():
+                assert table.equals(results[1][layer].tables()[name]), (count, layer, name)
+
+
 def test_resume_refuses_other_settings(atlas_env, local_atlas):
     settings, corpus, _, base = atlas_env
     copy = base / "copy"
