@@ -206,7 +206,7 @@ def main() -> int:
         lines = [
             "## Corpus throughput: `features` and `atlas build` (bench/throughput_bench.py)",
             "",
-            (f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on this machine ({os.cpu_count()} cores, torch {torch.__version__}, "
+            (f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on this machine ({os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} thread(s) per process, "
             f"load average {os.getloadavg()[0]:.1f}: shared with other jobs), synthetic weights (the real shapes), "
             f"a seeded corpus of {PROTEINS} proteins / {residues:,} residues ({MIN_LEN}-{MAX_LEN} aa), fresh result "
             f"caches, whole processes (imports included), medians of {args.repeats} rounds with every command "

@@ -352,3 +352,26 @@ def test_residues_limit_must_be_positive(local_atlas, capsys):
     assert exit_info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
     assert main(["atlas", "residues", "prot3", "1", "10", "--atlas", str(local_atlas), "--limit", "2"]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) <= 3  # header + 2 rows
+
+
+def test_feature_map_same_whatever_the_blas_thread_count():
+    """The PCA map is drawn with single-threaded BLAS: one core or two, the same bits
+    (a two-thread SVD moved map_x/map_y in the last bits between such builds)."""
+    from threadpoolctl import threadpool_limits
+
+    from interplm_core.atlas.feature_map import feature_map, unit_decoder
+
+    decoder = np.random.default_rng(3).standard_normal((320, 2048)).astype(np.float32)
+    decoder[:, 7] = 0  # a dead feature
+    unit = unit_decoder(decoder)
+    maps = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            maps.append(feature_map(unit, "pca"))
+    assert np.isnan(maps[0][7]).all() and not np.isnan(np.delete(maps[0], 7, axis=0)).any()
+    centred = unit[np.arange(2048) != 7].astype(np.float64)
+    centred -= centred.mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    np.testing.assert_allclose(np.abs(np.delete(maps[0], 7, axis=0)), np.abs(centred @ top.T), atol=1e-5)
+    for other in maps[1:]:
+        assert np.array_equal(maps[0], other, equal_nan=True)
