@@ -166,19 +166,14 @@ def test_features_parquet_holds_every_non_zero_activation(cli_env, fixtures_dir,
 
 
 def test_features_argument_errors_answer_before_torch_is_imported(tmp_path):
-    """Bad --out or duplicate record ids fail fast: one line, exit 2, nothing written, no torch."""
-    fasta = tmp_path / "dup.fasta"
-    fasta.write_text(">a\nMKTAYIAK\n>a\nMKVLAAGI\n")
-    probe = (
-        "import sys; from interplm_core.cli import main; code = main(sys.argv[1:]); "
-        "print('torch' in sys.modules); sys.exit(code)"
-    )
+    """A bad --out or a bad sequence fails fast: one line, exit 2, nothing written, no torch."""
+    probe = "import sys; from interplm_core.cli import main; code = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(code)"
     for args, message in (
         (["--sequence", "MKTA", "--layer", "3", "--out", str(tmp_path / "x.csv")], ".npz (dense) or .parquet (sparse)"),
-        (["--fasta", str(fasta), "--layer", "3", "--out", str(tmp_path / "x.npz")], "Record id 'a' appears twice"),
+        (["--sequence", "MKTJAYI", "--layer", "3", "--out", str(tmp_path / "x.parquet")], "invalid character 'J'"),
     ):
         proc = subprocess.run([sys.executable, "-c", probe, "features", *args], check=False, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2
         assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert proc.stdout.split() == ["False"]
-    assert list(tmp_path.iterdir()) == [fasta]
+    assert not list(tmp_path.iterdir())
