@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.results_file import write_section
+from bench.results_file import write_section  # noqa: E402
 
 PROTEINS, MIN_LEN, MAX_LEN, SEED = 48, 50, 485, 14  # ~12,800 residues, as in issue 14
 FEATURES_LAYER = 4
