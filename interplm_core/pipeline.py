@@ -200,20 +200,21 @@ class FeaturePipeline:
             part = checked[start:start + chunk]
             keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in part]
             found = [self._cached(key) for key in keys]
-            missing = [i for i, arrays in enumerate(found) if arrays is None]
+            missing = [i for i, hit in enumerate(found) if hit is None]
             if missing:
                 sae = self.sae(layer, normalized)
                 embeddings = self.embedder.embed([part[i].sequence for i in missing], layer)
                 self._count("model_calls")
                 for index, embedding in zip(missing, embeddings):
-                    arrays = self._encode(sae, embedding, normalized)
-                    self.memory.put(keys[index], arrays)
-                    self.disk.put_later(keys[index], arrays)
-                    found[index] = arrays
+                    computed = self._encode(sae, embedding, normalized)
+                    self.memory.put(keys[index], computed)
+                    self.disk.put_later(keys[index], computed)
+                    found[index] = computed
             if on_progress:
                 on_progress(start + len(part), total)
-            for index, (record, arrays) in enumerate(zip(part, found)):
-                yield self._result(record, layer, normalized, arrays, synthetic, from_cache=index not in missing)
+            for index, (record, ready) in enumerate(zip(part, found)):
+                assert ready is not None  # every miss was computed just above
+                yield self._result(record, layer, normalized, ready, synthetic, from_cache=index not in missing)
 
     def _cached(self, key: str) -> CachedArrays | None:
         cached = self.memory.get(key)
