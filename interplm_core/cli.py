@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -75,33 +74,44 @@ def npz_member_names(record_ids: list[str]) -> list[str]:
 
 
 def _cmd_features(args) -> int:
+    from .feature_export import FeatureFile, check_output_path
+
     out = Path(args.out)
-    if out.suffix != ".npz":
-        raise InputError(f"--out must end in .npz (got {out.name}).")
+    check_output_path(out)
     records = _read_records(args)
+    # .npz member names are file names: made safe and unique; parquet keeps ids as data.
+    names = npz_member_names([r.id for r in records]) if out.suffix == ".npz" else [r.id for r in records]
     from .pipeline import FeaturePipeline  # imports torch: only once the input is known good
+
     pipeline = FeaturePipeline(model=args.model, progress=not args.quiet)
-    results = pipeline.features(records, args.layer, normalized=not args.unnormalized)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    members = npz_member_names([r.record_id for r in results])
-    arrays: dict[str, Any] = dict(zip(members, (r.activations for r in results)))  # name -> [length, dict size]
-    np.savez_compressed(out, **arrays)
-    warn_if_synthetic(any(r.synthetic for r in results))
     scale = "normalised" if not args.unnormalized else "raw"
-    for result in results:
-        print(
-            f"\n{result.record_id}  length {result.length}  layer {result.layer}  {scale}  "
-            f"SAE reconstruction: MSE {result.mse:.4g}, variance explained {result.fraction_variance_explained:.1%}"
-        )
-        print(f"{'rank':>4}  {'feature':>7}  {'max':>8}  {'mean':>8}  {'at':>5}  {'residues':>8}")
-        for rank, feat in enumerate(result.top_features(args.top), start=1):
-            residue = result.sequence[feat["argmax_position"] - 1]
-            print(
-                f"{rank:>4}  {feat['feature']:>7}  {feat['max_activation']:>8.3f}  "
-                f"{feat['mean_activation']:>8.4f}  {residue}{feat['argmax_position']:<4}  {feat['active_residues']:>8}"
-            )
-    print(f"\nWrote {len(results)} array(s) of shape [length, {results[0].activations.shape[1]}] to {out}")
+    written, synthetic, width = 0, False, 0
+    with FeatureFile(out, compress=args.compress) as output:
+        results = pipeline.iter_features(records, args.layer, normalized=not args.unnormalized)
+        for name, result in zip(names, results):
+            output.write(name, result.activations)  # [length, dict size] float32
+            written, synthetic, width = written + 1, synthetic or result.synthetic, result.activations.shape[1]
+            _print_top_features(result, scale, args.top)
+    warn_if_synthetic(synthetic)
+    if out.suffix == ".parquet":
+        print(f"\nWrote the non-zero activations of {written} record(s) (record, position, feature, value) to {out}")
+    else:
+        print(f"\nWrote {written} array(s) of shape [length, {width}] to {out}")
     return 0
+
+
+def _print_top_features(result, scale: str, top: int) -> None:
+    print(
+        f"\n{result.record_id}  length {result.length}  layer {result.layer}  {scale}  "
+        f"SAE reconstruction: MSE {result.mse:.4g}, variance explained {result.fraction_variance_explained:.1%}"
+    )
+    print(f"{'rank':>4}  {'feature':>7}  {'max':>8}  {'mean':>8}  {'at':>5}  {'residues':>8}")
+    for rank, feat in enumerate(result.top_features(top), start=1):
+        residue = result.sequence[feat["argmax_position"] - 1]
+        print(
+            f"{rank:>4}  {feat['feature']:>7}  {feat['max_activation']:>8.3f}  "
+            f"{feat['mean_activation']:>8.4f}  {residue}{feat['argmax_position']:<4}  {feat['active_residues']:>8}"
+        )
 
 
 def _cmd_compare(args) -> int:
@@ -202,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--uniprot", help="a UniProt accession or entry name")
     features.add_argument("--layer", type=int, required=True)
     features.add_argument("--unnormalized", action="store_true", help="raw activations (not scaled to max 1)")
-    features.add_argument("--out", required=True, help="output .npz, one array per record id")
+    features.add_argument("--out", required=True,
+                          help="output .npz (dense: one [residues, features] array per record id) or .parquet "
+                               "(sparse: one row per non-zero record, position, feature, value)")
+    features.add_argument("--compress", action="store_true", help="deflate the .npz (smaller, much slower to write)")
     features.add_argument("--top", type=int, default=10, help="features to list per record")
     features.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
     features.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -93,7 +93,15 @@ class EsmEmbedder:
 
     @torch.inference_mode()
     def forward_to_layer(self, tokens: torch.Tensor, layer: int) -> torch.Tensor:
-        """ESM2.forward stopped after block `layer`: [B, T] -> [B, T, D].
+        """ESM2.forward stopped after block `layer`: [B, T] -> [B, T, D]."""
+        return self.forward_layers(tokens, [layer])[layer]
+
+    @torch.inference_mode()
+    def forward_layers(self, tokens: torch.Tensor, layers: list[int]) -> dict[int, torch.Tensor]:
+        """ESM2.forward stopped after the deepest of `layers`, keeping each: {L: [B, T, D]}.
+
+        One pass serves every requested layer (an atlas of layers 1-6 costs one pass to
+        layer 6, not six passes).
 
         The same maths as fair-esm's forward with `repr_layers=[layer]` (the tests compare
         them), run on fair-esm's own parameters, but faster: one fused Q/K/V product per
@@ -101,8 +109,9 @@ class EsmEmbedder:
         per batch, and no attention weights materialised for nobody.
         """
         model = self.model
-        if not 1 <= layer <= model.num_layers:
-            raise ValueError(f"layer must be in 1..{model.num_layers}")
+        if not layers or not all(1 <= layer <= model.num_layers for layer in layers):
+            raise ValueError(f"layers must be in 1..{model.num_layers}")
+        wanted, deepest = set(layers), max(layers)
         padding_mask = tokens.eq(model.padding_idx)
         x = model.embed_scale * model.embed_tokens(tokens)
         if model.token_dropout:
@@ -117,11 +126,12 @@ class EsmEmbedder:
         # SDPA boolean mask: True where a key may be attended to.
         attend = (~padding_mask)[:, None, None, :] if has_padding else None
         cos, sin = self._rotary_tables(tokens.shape[1])
-        for index in range(layer):
+        kept = {}
+        for index in range(deepest):
             x = self._block(index, x, attend, cos, sin)
-        if layer == model.num_layers:
-            x = model.emb_layer_norm_after(x)
-        return x
+            if index + 1 in wanted:
+                kept[index + 1] = model.emb_layer_norm_after(x) if index + 1 == model.num_layers else x
+        return kept
 
     @torch.inference_mode()
     def logits_from_layer(self, hidden: torch.Tensor, layer: int) -> torch.Tensor:
@@ -187,6 +197,17 @@ class EsmEmbedder:
         overlap: int = DEFAULT_OVERLAP,
     ) -> list[np.ndarray]:
         """Embeddings [len(seq), D] (float32) for each sequence, in input order."""
+        return [e[layer] for e in self.embed_layers(sequences, [layer], tokens_per_batch, window, overlap)]
+
+    def embed_layers(
+        self,
+        sequences: list[str],
+        layers: list[int],
+        tokens_per_batch: int | None = None,
+        window: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+    ) -> list[dict[int, np.ndarray]]:
+        """For each sequence, {layer: embeddings [len(seq), D] float32}, from one ESM pass."""
         window = window or self.spec.max_residues
         tokens_per_batch = tokens_per_batch or TOKENS_PER_BATCH.get(self.device.type, 4096)
         # Every protein becomes one or more windows; all windows are batched together.
@@ -199,24 +220,27 @@ class EsmEmbedder:
                 ids.append(len(pieces))
                 pieces.append(seq[win.start:win.stop])
             layout.append((windows, ids))
-        piece_embeddings = self._embed_pieces(pieces, layer, tokens_per_batch)
+        piece_embeddings = self._embed_pieces(pieces, layers, tokens_per_batch)
         results = []
         for seq, (windows, ids) in zip(sequences, layout):
             if len(windows) == 1:
                 results.append(piece_embeddings[ids[0]])
                 continue
             owner = assign_residues(len(seq), windows)
-            out = np.empty((len(seq), piece_embeddings[ids[0]].shape[1]), dtype=np.float32)
-            for index, (win, piece_id) in enumerate(zip(windows, ids)):
-                rows = np.nonzero(owner == index)[0]
-                out[rows] = piece_embeddings[piece_id][rows - win.start]
-            results.append(out)
+            stitched = {}
+            for layer in layers:
+                out = np.empty((len(seq), piece_embeddings[ids[0]][layer].shape[1]), dtype=np.float32)
+                for index, (win, piece_id) in enumerate(zip(windows, ids)):
+                    rows = np.nonzero(owner == index)[0]
+                    out[rows] = piece_embeddings[piece_id][layer][rows - win.start]
+                stitched[layer] = out
+            results.append(stitched)
         return results
 
-    def _embed_pieces(self, pieces: list[str], layer: int, tokens_per_batch: int) -> list[np.ndarray]:
+    def _embed_pieces(self, pieces: list[str], layers: list[int], tokens_per_batch: int) -> list[dict[int, np.ndarray]]:
         """Run sequences that fit the context, in length-sorted batches under a token budget."""
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
-        out: list[np.ndarray | None] = [None] * len(pieces)
+        out: list[dict[int, np.ndarray] | None] = [None] * len(pieces)
         batch: list[int] = []
         for index in order + [None]:
             if index is not None:
@@ -228,9 +252,13 @@ class EsmEmbedder:
                 data = [(str(i), pieces[i]) for i in batch]
                 _, _, tokens = self._converter(data)
                 with self._lock:
-                    hidden = self.forward_to_layer(tokens.to(self.device), layer).float().cpu()
+                    hidden = self.forward_layers(tokens.to(self.device), layers)
+                hidden = {layer: h.float().cpu() for layer, h in hidden.items()}
                 for row, i in enumerate(batch):
-                    out[i] = hidden[row, 1 : len(pieces[i]) + 1].numpy().astype(np.float32, copy=True)
+                    out[i] = {
+                        layer: h[row, 1 : len(pieces[i]) + 1].numpy().astype(np.float32, copy=True)
+                        for layer, h in hidden.items()
+                    }
             batch = [index] if index is not None else []
         return out  # type: ignore[return-value]
 

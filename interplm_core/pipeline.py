@@ -8,7 +8,7 @@ as possible.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,47 +174,58 @@ class FeaturePipeline:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> list[FeatureResult]:
         """Features for each record, from the caches where possible."""
+        return list(self.iter_features(records, layer, normalized, on_progress))
+
+    def iter_features(
+        self,
+        records: Sequence[SequenceRecord | str],
+        layer: int,
+        normalized: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+        chunk: int = 32,
+    ) -> Iterator[FeatureResult]:
+        """Features for each record, in order, `chunk` records at a time.
+
+        A corpus is never held whole: each chunk is looked up in the caches, the misses
+        run through ESM-2 in one batched call, and its results are yielded before the
+        next chunk starts, so memory stays flat however many records there are.
+        """
         self.spec.check_layer(layer)
         checked = [_as_record(r) for r in records]
         paths = self.weight_paths(layer, normalized)
         fingerprints = tuple(file_fingerprint(p) for p in paths)
         synthetic = any(is_synthetic_file(p) for p in paths)
-        keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in checked]
-        results: list[FeatureResult | None] = [None] * len(checked)
-        missing: list[int] = []
-        for index, (record, key) in enumerate(zip(checked, keys)):
-            cached = self.memory.get(key)
-            if cached is not None:
-                self._count("memory_hits")
-            else:
-                cached = self.disk.get(key)
-                if cached is not None:
-                    self._count("disk_hits")
-                    self.memory.put(key, cached)
-            if cached is None:
-                missing.append(index)
-            else:
-                results[index] = self._result(record, layer, normalized, cached, synthetic, from_cache=True)
         total = len(checked)
-        if on_progress:
-            on_progress(total - len(missing), total)
-        if missing:
-            embedder = self.embedder
-            sae = self.sae(layer, normalized)
-            # Compute in chunks so progress can be reported for long FASTA files.
-            chunk = 32
-            for start in range(0, len(missing), chunk):
-                part = missing[start:start + chunk]
-                embeddings = embedder.embed([checked[i].sequence for i in part], layer)
+        for start in range(0, total, chunk):
+            part = checked[start:start + chunk]
+            keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in part]
+            found = [self._cached(key) for key in keys]
+            missing = [i for i, hit in enumerate(found) if hit is None]
+            if missing:
+                sae = self.sae(layer, normalized)
+                embeddings = self.embedder.embed([part[i].sequence for i in missing], layer)
                 self._count("model_calls")
-                for index, embedding in zip(part, embeddings):
-                    arrays = self._encode(sae, embedding, normalized)
-                    self.memory.put(keys[index], arrays)
-                    self.disk.put_later(keys[index], arrays)
-                    results[index] = self._result(checked[index], layer, normalized, arrays, synthetic, from_cache=False)
-                if on_progress:
-                    on_progress(total - len(missing) + start + len(part), total)
-        return results  # type: ignore[return-value]
+                for index, embedding in zip(missing, embeddings):
+                    computed = self._encode(sae, embedding, normalized)
+                    self.memory.put(keys[index], computed)
+                    self.disk.put_later(keys[index], computed)
+                    found[index] = computed
+            if on_progress:
+                on_progress(start + len(part), total)
+            for index, (record, ready) in enumerate(zip(part, found)):
+                assert ready is not None  # every miss was computed just above
+                yield self._result(record, layer, normalized, ready, synthetic, from_cache=index not in missing)
+
+    def _cached(self, key: str) -> CachedArrays | None:
+        cached = self.memory.get(key)
+        if cached is not None:
+            self._count("memory_hits")
+            return cached
+        cached = self.disk.get(key)
+        if cached is not None:
+            self._count("disk_hits")
+            self.memory.put(key, cached)
+        return cached
 
     def _count(self, counter: str) -> None:
         """`+=` on a shared counter is not atomic: sessions run on threads of one process."""

@@ -104,6 +104,13 @@ class Settings:
         return replace(self, **changes)
 
 
+def library_default(variable: str, value: str) -> str:
+    """Give a variable that a native library reads itself (MKL reads `MKL_CBWR` at its first
+    call) a default, unless the user set it; returns the value in force. The one place
+    that writes the environment, and only for such variables."""
+    return os.environ.setdefault(variable, value)
+
+
 def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     """The environment for a child process (the demo's app server): ours, with `overrides` on top."""
     return {**os.environ, **overrides}

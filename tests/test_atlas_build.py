@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from interplm_core.atlas.build import BuildOptions, build_atlas
@@ -16,7 +17,7 @@ from interplm_core.cli import main
 from interplm_core.errors import InputError
 from interplm_core.settings import get_settings
 
-from .atlas_helpers import LAYER, assert_same_atlas, write_concepts_tsv, write_corpus
+from .atlas_helpers import LAYER, assert_same_atlas, atlas_tables, write_concepts_tsv, write_corpus
 
 SHARD_SIZE = 3  # 10 proteins -> 4 shards
 
@@ -37,7 +38,8 @@ def atlas_env(synthetic_weights_dir, tmp_path_factory):
 
 def _options(concepts=None, **changes) -> BuildOptions:
     changes.setdefault("map_method", "pca")  # UMAP is tested once, below; it costs a minute
-    return BuildOptions(layers=[LAYER], shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
+    changes.setdefault("layers", [LAYER])
+    return BuildOptions(shard_size=SHARD_SIZE, top_k=5, window=4, annotations=concepts, progress=False, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +149,65 @@ def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas)
     assert report.shards_computed == 2  # only the missing ones
     assert not list((out / "shards").glob("*/*.tmp-*"))
     assert_same_atlas(local_atlas, out)
+
+
+def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(atlas_env, local_atlas, monkeypatch):
+    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers; each layer's
+    tables and maxima are exactly those of a build of that layer alone."""
+    from interplm_core.esm_embed import EsmEmbedder
+
+    settings, corpus, _, base = atlas_env
+    calls = []
+    real = EsmEmbedder.embed_layers
+
+    def counted(self, sequences, layers, *args, **kwargs):
+        calls.append(tuple(layers))
+        return real(self, sequences, layers, *args, **kwargs)
+
+    monkeypatch.setattr(EsmEmbedder, "embed_layers", counted)
+    both = base / "two-layers"
+    report = build_atlas(corpus, both, _options(layers=[LAYER, LAYER + 1]), settings)
+    assert report.shards_computed == report.shards_total == 8
+    assert calls == [(LAYER, LAYER + 1)] * 4  # 4 shards, one pass each
+    second = base / "second-layer"
+    build_atlas(corpus, second, _options(layers=[LAYER + 1]), settings)
+    tables = atlas_tables(both)
+    for alone, layer in ((local_atlas, LAYER), (second, LAYER + 1)):
+        single = atlas_tables(alone)
+        for name in ("features", "top", "residues"):
+            part = tables[name][tables[name]["layer"] == layer].reset_index(drop=True)
+            pd.testing.assert_frame_equal(part, single[name].reset_index(drop=True), check_exact=True, obj=name)
+        for file in ("maxima.npy", "decoder_unit.npy"):
+            assert np.array_equal(np.load(both / f"layer_{layer}" / file), np.load(alone / f"layer_{layer}" / file))
+
+
+def test_shards_bit_identical_whatever_the_thread_count(atlas_env):
+    """1, 2 or 4 intra-op threads give the same shard tables, bit for bit (before MKL's
+    strict mode, 1 and 2 threads differed by ~1e-6 on short proteins: the Ray engine's
+    one-thread workers did not match the local engine)."""
+    import torch
+
+    from interplm_core.atlas.shard import ShardParams
+    from interplm_core.atlas.worker import ShardWorker
+    from interplm_core.reproducible import strict_gemm_active
+
+    settings, corpus, _, _ = atlas_env
+    assert strict_gemm_active()  # chosen on import, before torch's first product
+    worker = ShardWorker("esm2_t6_8M", [LAYER, LAYER + 1], "normalized", settings)
+    proteins = read_corpus(corpus)
+    params = [ShardParams(layer=LAYER, top_k=5, window=4), ShardParams(layer=LAYER + 1, top_k=5, window=4)]
+    threads = torch.get_num_threads()
+    results = {}
+    try:
+        for count in (1, 2, 4):
+            torch.set_num_threads(count)
+            results[count] = worker.run(proteins, params)
+    finally:
+        torch.set_num_threads(threads)
+    for count in (2, 4):
+        for layer in (LAYER, LAYER + 1):
+            for name, table in results[count][layer].tables().items():
+                assert table.equals(results[1][layer].tables()[name]), (count, layer, name)
 
 
 def test_resume_refuses_other_settings(atlas_env, local_atlas):
@@ -291,3 +352,26 @@ def test_residues_limit_must_be_positive(local_atlas, capsys):
     assert exit_info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
     assert main(["atlas", "residues", "prot3", "1", "10", "--atlas", str(local_atlas), "--limit", "2"]) == 0
     assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) <= 3  # header + 2 rows
+
+
+def test_feature_map_same_whatever_the_blas_thread_count():
+    """The PCA map is drawn with single-threaded BLAS: one core or two, the same bits
+    (a two-thread SVD moved map_x/map_y in the last bits between such builds)."""
+    from threadpoolctl import threadpool_limits
+
+    from interplm_core.atlas.feature_map import feature_map, unit_decoder
+
+    decoder = np.random.default_rng(3).standard_normal((320, 2048)).astype(np.float32)
+    decoder[:, 7] = 0  # a dead feature
+    unit = unit_decoder(decoder)
+    maps = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            maps.append(feature_map(unit, "pca"))
+    assert np.isnan(maps[0][7]).all() and not np.isnan(np.delete(maps[0], 7, axis=0)).any()
+    centred = unit[np.arange(2048) != 7].astype(np.float64)
+    centred -= centred.mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    np.testing.assert_allclose(np.abs(np.delete(maps[0], 7, axis=0)), np.abs(centred @ top.T), atol=1e-5)
+    for other in maps[1:]:
+        assert np.array_equal(maps[0], other, equal_nan=True)

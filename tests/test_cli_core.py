@@ -116,3 +116,64 @@ def test_features_from_uniprot_accession_through_the_mirror(mirror_env, syntheti
     assert saved.files == ["P61626"] and saved["P61626"].shape == (148, 10240)
     bad = run_cli("features", "--uniprot", "A0A000", "--layer", "4", "--out", str(out), env=env)
     assert bad.returncode == 2 and "UniProt entry A0A000 is not recorded in this mirror" in bad.stderr
+
+
+def test_features_dense_npz_uncompressed_by_default_compress_on_request(cli_env, fixtures_dir, tmp_path):
+    import zipfile
+
+    fasta = fixtures_dir / "uniprot" / "uniprot_sprot_multi_ex_8seqs.fasta"
+    plain, packed = tmp_path / "plain.npz", tmp_path / "packed.npz"
+    for out, extra in ((plain, []), (packed, ["--compress"])):
+        proc = run_cli("features", "--fasta", str(fasta), "--layer", "3", "--out", str(out), "--quiet", *extra, env=cli_env)
+        assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(plain) as a, zipfile.ZipFile(packed) as b:
+        assert {i.compress_type for i in a.infolist()} == {zipfile.ZIP_STORED}
+        assert {i.compress_type for i in b.infolist()} == {zipfile.ZIP_DEFLATED}
+    records = parse_sequence_input(fasta.read_text())
+    dense, deflated = np.load(plain), np.load(packed)
+    assert dense.files == [r.id for r in records]  # in input order, as np.savez wrote them
+    for record in records:
+        assert dense[record.id].dtype == np.float32 and dense[record.id].shape == (len(record.sequence), 10240)
+        np.testing.assert_array_equal(dense[record.id], deflated[record.id])
+    assert packed.stat().st_size < plain.stat().st_size / 5
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_features_parquet_holds_every_non_zero_activation(cli_env, fixtures_dir, tmp_path):
+    import pyarrow.parquet as pq
+
+    fasta = fixtures_dir / "uniprot" / "uniprot_sprot_multi_ex_8seqs.fasta"
+    sparse, dense = tmp_path / "f.parquet", tmp_path / "f.npz"
+    for out in (sparse, dense):
+        proc = run_cli("features", "--fasta", str(fasta), "--layer", "3", "--out", str(out), "--quiet", env=cli_env)
+        assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(sparse)
+    assert table.schema.names == ["record", "position", "feature", "value"]
+    assert "non-zero activations of 8 record(s)" in proc.stdout or "8 array(s)" in proc.stdout
+    arrays = np.load(dense)
+    records = table["record"].to_numpy(zero_copy_only=False)
+    assert list(dict.fromkeys(records)) == arrays.files  # records in input order
+    total = 0
+    for record_id in arrays.files:
+        expected = arrays[record_id]
+        rows = records == record_id
+        rebuilt = np.zeros_like(expected)
+        positions = table["position"].to_numpy()[rows]
+        rebuilt[positions - 1, table["feature"].to_numpy()[rows]] = table["value"].to_numpy()[rows]
+        np.testing.assert_array_equal(rebuilt, expected)
+        total += int((expected != 0).sum())
+    assert table.num_rows == total and (table["value"].to_numpy() != 0).all()
+
+
+def test_features_argument_errors_answer_before_torch_is_imported(tmp_path):
+    """A bad --out or a bad sequence fails fast: one line, exit 2, nothing written, no torch."""
+    probe = "import sys; from interplm_core.cli import main; code = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(code)"
+    for args, message in (
+        (["--sequence", "MKTA", "--layer", "3", "--out", str(tmp_path / "x.csv")], ".npz (dense) or .parquet (sparse)"),
+        (["--sequence", "MKTJAYI", "--layer", "3", "--out", str(tmp_path / "x.parquet")], "invalid character 'J'"),
+    ):
+        proc = subprocess.run([sys.executable, "-c", probe, "features", *args], check=False, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert proc.stdout.split() == ["False"]
+    assert not list(tmp_path.iterdir())

@@ -119,3 +119,17 @@ def test_layers_match_hugging_face_hidden_states(embedder, tmp_path):
         np.testing.assert_allclose(
             embedder.embed([seq], layer)[0], reference.embed(seq, layer).numpy(), atol=1e-4
         )
+
+
+def test_one_pass_for_several_layers_equals_one_pass_per_layer(embedder):
+    """embed_layers keeps each requested layer from one forward pass, bit for bit."""
+    seqs = [SEQS[0]] + random_proteins(4, seed=5, min_len=20, max_len=120) + ["MKVLAAGIVGLLLAQPAMA" * 3]
+    together = embedder.embed_layers(seqs, [1, 3, 6], window=40, overlap=10)  # long ones windowed too
+    for layer in (1, 3, 6):
+        apart = embedder.embed(seqs, layer, window=40, overlap=10)
+        for seq, both, alone in zip(seqs, together, apart):
+            assert sorted(both) == [1, 3, 6]
+            assert both[layer].shape == (len(seq), 320)
+            assert np.array_equal(both[layer], alone)
+    assert len(seqs[0]) <= 40  # fits one window: comparable with fair-esm's full forward
+    np.testing.assert_allclose(together[0][6], fair_esm_reference(embedder, seqs[0], 6), rtol=1e-5, atol=1e-5)

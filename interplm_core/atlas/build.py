@@ -101,12 +101,16 @@ def build_atlas(
     clear_partial_shards(layout.root / "shards")
 
     shards = plan_shards(len(corpus), options.shard_size)
+    # One work item per shard, for every layer it still lacks: one ESM-2 pass feeds them all.
     work = [
-        (_params(options, layer), shard)
-        for layer in options.layers
+        (shard, [_params(options, layer) for layer in options.layers if not layout.shard_done(layer, shard.number)])
         for shard in shards
-        if not layout.shard_done(layer, shard.number)
     ]
+    work = [(shard, params) for shard, params in work if params]
+    if not worker.strict_gemm:
+        print("Note: MKL's strict reproducible mode is off in this process (torch ran before interplm_core "
+              "was imported, or MKL_CBWR is set otherwise): shards are computed on one thread, and may differ "
+              "in the last bit from shards of a fresh process.", file=sys.stderr)
 
     def sink(layer: int, shard: Shard, result: ShardResult) -> None:
         write_shard(layout.shard_dir(layer, shard.number), result)
@@ -126,7 +130,8 @@ def build_atlas(
     seconds = time.perf_counter() - started
 
     _finalize(layout, manifest, options, worker, shards, len(corpus), residues, settings)
-    return BuildReport(layout, len(corpus), residues, len(shards) * len(options.layers), len(work), seconds, worker.synthetic)
+    computed = sum(len(params) for _, params in work)
+    return BuildReport(layout, len(corpus), residues, len(shards) * len(options.layers), computed, seconds, worker.synthetic)
 
 
 def _check_options(options: BuildOptions) -> None:
@@ -213,7 +218,7 @@ def _progress_bar(options: BuildOptions, corpus: list[CorpusProtein], work):
         return None
     from tqdm import tqdm
 
-    total = sum(sum(len(p.sequence) for p in corpus[s.start:s.stop]) for _, s in work)
+    total = sum(sum(len(p.sequence) for p in corpus[s.start:s.stop]) for s, _ in work)
     return tqdm(total=total, unit="res", unit_scale=True, desc=f"atlas ({options.engine}, {len(work)} shards)")
 
 

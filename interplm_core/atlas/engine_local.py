@@ -1,4 +1,7 @@
-"""Local engine: shards one after another in this process, with a residue progress bar."""
+"""Local engine: shards one after another in this process, with a residue progress bar.
+
+Each shard is computed once for all its missing layers (one ESM-2 pass feeds them all).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ ShardSink = Callable[[int, Shard, ShardResult], None]
 def run_local(
     worker: ShardWorker,
     corpus: list[CorpusProtein],
-    work: list[tuple[ShardParams, Shard]],
+    work: list[tuple[Shard, list[ShardParams]]],
     sink: ShardSink,
     progress=None,
 ) -> None:
-    for params, shard in work:
+    for shard, params in work:
         on_protein = progress.update if progress is not None else None
-        result = worker.run(corpus[shard.start:shard.stop], params, on_protein)
-        sink(params.layer, shard, result)
+        results = worker.run(corpus[shard.start:shard.stop], params, on_protein)
+        for layer_params in params:
+            sink(layer_params.layer, shard, results[layer_params.layer])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..reproducible import request_strict_gemm
 from ..settings import Settings, get_settings
 from .corpus import CorpusProtein, Shard
 from .engine_local import ShardSink
@@ -41,7 +42,8 @@ def start_ray(options: RayOptions):
         import ray
     except ImportError:
         raise InputError("The Ray engine needs the 'ray' package: pip install ray==2.60.0") from None
-    runtime_env = {"py_modules": [_package_dir()]}
+    # Workers choose MKL's strict reproducible mode as the driver did (see reproducible.py).
+    runtime_env = {"py_modules": [_package_dir()], "env_vars": {"MKL_CBWR": request_strict_gemm()}}
     if ray.is_initialized():
         return ray, False
     if options.address:
@@ -65,7 +67,7 @@ def run_ray(
     scale: str,
     settings: Settings | None,
     corpus: list[CorpusProtein],
-    work: list[tuple[ShardParams, Shard]],
+    work: list[tuple[Shard, list[ShardParams]]],
     sink: ShardSink,
     options: RayOptions,
     progress=None,
@@ -84,7 +86,7 @@ def run_ray(
         running: dict = {}
 
         def submit(actor) -> None:
-            params, shard = queue.pop(0)
+            shard, params = queue.pop(0)
             ref = actor.run.remote(corpus[shard.start:shard.stop], params)
             running[ref] = (actor, params, shard)
 
@@ -94,8 +96,9 @@ def run_ray(
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
             actor, params, shard = running.pop(done[0])
-            result = ray.get(done[0])
-            sink(params.layer, shard, result)
+            results = ray.get(done[0])
+            for layer_params in params:
+                sink(layer_params.layer, shard, results[layer_params.layer])
             if progress is not None:
                 progress.update(sum(len(p.sequence) for p in corpus[shard.start:shard.stop]))
             if queue:

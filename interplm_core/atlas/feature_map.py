@@ -13,6 +13,10 @@ Map methods:
 - `pca`: the first two principal components of the unit decoder vectors. A linear
   projection: it shows the main axes of variation, not local clusters, but takes
   milliseconds. Tests and quick builds use it.
+
+Both run with single-threaded BLAS (threadpoolctl): a multi-threaded SVD or product sums
+in an order that depends on the thread count, and the map moved in the last bits
+between a build on one core and one on two.
 """
 
 from __future__ import annotations
@@ -50,6 +54,13 @@ def feature_map(unit: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndar
     """2-D coordinates [F, 2] (float32) of every feature; NaN for dead features."""
     if method not in MAP_METHODS:
         raise InputError(f"Unknown map method '{method}': use one of {', '.join(MAP_METHODS)}.")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _feature_map(unit, method, seed)
+
+
+def _feature_map(unit: np.ndarray, method: str, seed: int) -> np.ndarray:
     alive = unit.any(axis=1)
     coords = np.full((unit.shape[0], 2), np.nan, np.float32)
     points = unit[alive].astype(np.float64)

@@ -65,51 +65,72 @@ def raw_activations(
 
 def compute_shard(
     proteins: list[CorpusProtein],
-    params: ShardParams,
-    embed: Callable[[list[str], int], list[np.ndarray]],
-    encode_raw: Callable[[torch.Tensor], torch.Tensor],
-    inv_scale: np.ndarray | None,
+    params: list[ShardParams],
+    embed_layers: Callable[[list[str], list[int]], list[dict[int, np.ndarray]]],
+    encoders: dict[int, Callable[[torch.Tensor], torch.Tensor]],
+    inv_scales: dict[int, np.ndarray | None],
     feature_count: int,
     on_protein: Callable[[int], None] | None = None,
-) -> ShardResult:
-    """Embed, encode and summarise `proteins` (a contiguous slice of the corpus).
+) -> dict[int, ShardResult]:
+    """Embed, encode and summarise `proteins` (a contiguous slice of the corpus) at
+    every layer of `params`, from one ESM-2 pass per chunk of proteins.
 
-    `inv_scale` turns raw activations into reported ones (None: report raw values).
-    `on_protein(residues)` is called after each protein, for progress bars.
+    `encoders[layer]` gives raw SAE activations; `inv_scales[layer]` turns them into
+    reported ones (None: report raw values). `on_protein(residues)` is called after each
+    protein (all layers done), for progress bars.
     """
-    k, width = params.top_k, 2 * params.window + 1
-    max_raw = np.zeros(feature_count, np.float32)
-    max_act = np.zeros(feature_count, np.float32)
-    sum_act = np.zeros(feature_count, np.float64)
-    active_residues = np.zeros(feature_count, np.int64)
-    active_proteins = np.zeros(feature_count, np.int64)
-    hist = np.zeros((feature_count, BIN_COUNT), np.int64)
-    top_act = np.zeros((k, feature_count), np.float32)
-    top_protein = np.full((k, feature_count), -1, np.int64)
-    top_pos = np.zeros((k, feature_count), np.int64)
-    top_window = np.zeros((k, feature_count, width), np.float32)
-    protein_rows: dict[str, list] = {
-        "protein_index": [], "record_id": [], "description": [], "length": [],
-        "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
-    }
-    residue_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    columns = np.arange(feature_count)
+    stats = {p.layer: _LayerStats(p, feature_count, inv_scales[p.layer]) for p in params}
+    layers = sorted(stats)
+    sequences = [p.sequence for p in proteins]
+    for start in range(0, len(sequences), EMBED_CHUNK):
+        embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
+        for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
+            for layer in layers:
+                stats[layer].add(protein, encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy())
+            if on_protein:
+                on_protein(len(protein.sequence))
+    return {layer: stats[layer].result(proteins) for layer in layers}
 
-    activations = raw_activations([p.sequence for p in proteins], params.layer, embed, encode_raw)
-    for protein, raw in zip(proteins, activations):
-        act = raw * inv_scale if inv_scale is not None else raw
+
+class _LayerStats:
+    """One layer's running statistics over the proteins of a shard, added in order."""
+
+    def __init__(self, params: ShardParams, feature_count: int, inv_scale: np.ndarray | None):
+        k, width = params.top_k, 2 * params.window + 1
+        self.params, self.inv_scale, self.feature_count = params, inv_scale, feature_count
+        self.max_raw = np.zeros(feature_count, np.float32)
+        self.max_act = np.zeros(feature_count, np.float32)
+        self.sum_act = np.zeros(feature_count, np.float64)
+        self.active_residues = np.zeros(feature_count, np.int64)
+        self.active_proteins = np.zeros(feature_count, np.int64)
+        self.hist = np.zeros((feature_count, BIN_COUNT), np.int64)
+        self.top_act = np.zeros((k, feature_count), np.float32)
+        self.top_protein = np.full((k, feature_count), -1, np.int64)
+        self.top_pos = np.zeros((k, feature_count), np.int64)
+        self.top_window = np.zeros((k, feature_count, width), np.float32)
+        self.protein_rows: dict[str, list] = {
+            "protein_index": [], "record_id": [], "description": [], "length": [],
+            "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
+        }
+        self.residue_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.columns = np.arange(feature_count)
+
+    def add(self, protein: CorpusProtein, raw: np.ndarray) -> None:
+        params, k = self.params, self.params.top_k
+        top_act, top_protein, top_pos, top_window = self.top_act, self.top_protein, self.top_pos, self.top_window
+        act = raw * self.inv_scale if self.inv_scale is not None else raw
         fires = raw > 0
         length = raw.shape[0]
-        np.maximum(max_raw, raw.max(axis=0), out=max_raw)
+        np.maximum(self.max_raw, raw.max(axis=0), out=self.max_raw)
         peak_pos = act.argmax(axis=0)
-        peak = act[peak_pos, columns]
-        np.maximum(max_act, peak, out=max_act)
-        sum_act += act.sum(axis=0, dtype=np.float64)
+        peak = act[peak_pos, self.columns]
+        np.maximum(self.max_act, peak, out=self.max_act)
+        self.sum_act += act.sum(axis=0, dtype=np.float64)
         per_feature = fires.sum(axis=0)
-        active_residues += per_feature
-        active_proteins += per_feature > 0
+        self.active_residues += per_feature
+        self.active_proteins += per_feature > 0
         rows, cols = np.nonzero(fires)
-        hist += feature_histograms(cols, act[rows, cols], feature_count)
+        self.hist += feature_histograms(cols, act[rows, cols], self.feature_count)
 
         # Running top-k, updated only where this protein beats the current k-th entry.
         # The new protein goes after the current entries and a stable sort keeps
@@ -132,37 +153,37 @@ def compute_shard(
 
         firing = np.flatnonzero(per_feature)
         ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
-        protein_rows["protein_index"].append(protein.index)
-        protein_rows["record_id"].append(protein.record_id)
-        protein_rows["description"].append(protein.description)
-        protein_rows["length"].append(length)
-        protein_rows["active_features"].append(len(firing))
-        protein_rows["mean_active_per_residue"].append(float(fires.sum()) / length)
-        protein_rows["top_features"].append(ranked.astype(np.int32).tolist())
-        protein_rows["top_activations"].append(peak[ranked].astype(np.float32).tolist())
+        rows_out = self.protein_rows
+        rows_out["protein_index"].append(protein.index)
+        rows_out["record_id"].append(protein.record_id)
+        rows_out["description"].append(protein.description)
+        rows_out["length"].append(length)
+        rows_out["active_features"].append(len(firing))
+        rows_out["mean_active_per_residue"].append(float(fires.sum()) / length)
+        rows_out["top_features"].append(ranked.astype(np.int32).tolist())
+        rows_out["top_activations"].append(peak[ranked].astype(np.float32).tolist())
 
         if params.residue_index_min is not None:
             keep = fires & (act > params.residue_index_min)
             r, c = np.nonzero(keep)  # row-major: sorted by position, then feature
-            residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
-        if on_protein:
-            on_protein(length)
+            self.residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
 
-    stats = pa.table({
-        "feature": pa.array(columns.astype(np.int32)),
-        "max_raw": max_raw,
-        "max_activation": max_act,
-        "sum_activation": sum_act,
-        "active_residues": active_residues,
-        "active_proteins": active_proteins,
-        "histogram": pa.FixedSizeListArray.from_arrays(pa.array(hist.ravel()), BIN_COUNT),
-    })
-    return ShardResult(
-        stats=stats,
-        top=_top_table(proteins, top_act, top_protein, top_pos, top_window, params.window),
-        proteins=pa.table(protein_rows, schema=PROTEIN_SCHEMA),
-        residues=_residue_table(residue_parts),
-    )
+    def result(self, proteins: list[CorpusProtein]) -> ShardResult:
+        stats = pa.table({
+            "feature": pa.array(self.columns.astype(np.int32)),
+            "max_raw": self.max_raw,
+            "max_activation": self.max_act,
+            "sum_activation": self.sum_act,
+            "active_residues": self.active_residues,
+            "active_proteins": self.active_proteins,
+            "histogram": pa.FixedSizeListArray.from_arrays(pa.array(self.hist.ravel()), BIN_COUNT),
+        })
+        return ShardResult(
+            stats=stats,
+            top=_top_table(proteins, self.top_act, self.top_protein, self.top_pos, self.top_window, self.params.window),
+            proteins=pa.table(self.protein_rows, schema=PROTEIN_SCHEMA),
+            residues=_residue_table(self.residue_parts),
+        )
 
 
 PROTEIN_SCHEMA = pa.schema([

@@ -2,15 +2,20 @@
 
 The local engine makes one in the building process; the Ray engine makes one inside
 each Ray actor, so a worker loads the weights once and then processes many shards.
+Both give bit-identical shards whatever their thread counts: MKL's strict reproducible
+mode when it is on (see `reproducible.py`), one thread otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
+import torch
 
 from ..pipeline import FeaturePipeline
+from ..reproducible import strict_gemm_active
 from ..settings import Settings
 from .corpus import CorpusProtein
 from .scale import inverse_scale, published_maxima
@@ -33,23 +38,39 @@ class ShardWorker:
                 self.inv_scales[layer] = inverse_scale(maxima)
             else:
                 self.inv_scales[layer] = None
+        self.strict_gemm = strict_gemm_active()
 
     def run(
         self,
         proteins: list[CorpusProtein],
-        params: ShardParams,
+        params: list[ShardParams],
         on_protein: Callable[[int], None] | None = None,
-    ) -> ShardResult:
-        sae = self.raw_saes[params.layer]
-        return compute_shard(
-            proteins,
-            params,
-            embed=self.pipeline.embedder.embed,
-            encode_raw=sae.encode_raw,
-            inv_scale=self.inv_scales[params.layer],
-            feature_count=sae.dict_size,
-            on_protein=on_protein,
-        )
+    ) -> dict[int, ShardResult]:
+        """One shard's results at every layer of `params` ({layer: result}), one ESM pass."""
+        sae = self.raw_saes[params[0].layer]
+        with self._order_fixed_threads():
+            return compute_shard(
+                proteins,
+                params,
+                embed_layers=self.pipeline.embedder.embed_layers,
+                encoders={p.layer: self.raw_saes[p.layer].encode_raw for p in params},
+                inv_scales=self.inv_scales,
+                feature_count=sae.dict_size,
+                on_protein=on_protein,
+            )
+
+    @contextmanager
+    def _order_fixed_threads(self) -> Iterator[None]:
+        """Without MKL's strict mode, one thread: the only thread count every machine has."""
+        if self.strict_gemm:
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def decoder_weight(self, layer: int) -> np.ndarray:
         """The raw SAE's decoder matrix [D, F] (columns are feature directions)."""

@@ -1,0 +1,267 @@
+"""Corpus throughput of the `features` command and of `atlas build` (issue 14's targets).
+
+Whole processes, each timed by the wall clock, ours and the reference alternating so a
+noisy neighbour on this shared machine hits both alike; medians of --repeats rounds:
+  - reference: bench/naive_features.py (fair-esm kept loaded, all layers, one protein
+    at a time, SAE encoder in torch, nothing written);
+  - `features --out X.npz` (dense, uncompressed), `--compress`, and `--out X.parquet`,
+    each with a fresh result cache (nothing answered from an earlier run);
+  - `atlas build --layer 6` and `--layer 1-6` (`--map pca`: the map is not throughput).
+It also measures the matmul peak (2048³ float32) to state GFLOP/s and the distance to
+the float32 floor (the matmul FLOPs at that peak), the levers one by one in-process
+(dense compressed vs uncompressed write, CSR vs gathered decode), `--help` latency, and
+with --memory N the peak resident memory (/usr/bin/time -v) of `features --out X.parquet`
+and `atlas build` on an N-protein corpus. Results go to bench/RESULTS.md.
+
+    python bench/throughput_bench.py [--repeats 3] [--memory 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.results_file import write_section  # noqa: E402
+
+PROTEINS, MIN_LEN, MAX_LEN, SEED = 48, 50, 485, 14  # ~12,800 residues, as in issue 14
+FEATURES_LAYER = 4
+
+
+def write_corpus(path: Path, count: int, seed: int = SEED) -> int:
+    from interplm_core.synthetic import random_proteins
+
+    sequences = random_proteins(count, seed=seed, min_len=MIN_LEN, max_len=MAX_LEN)
+    path.write_text("".join(f">bench{i}\n{s}\n" for i, s in enumerate(sequences)))
+    return sum(map(len, sequences))
+
+
+def run(args: list[str], env: dict, time_v: bool = False) -> tuple[float, float | None]:
+    """Wall seconds of a whole process (and its peak RSS in MiB with time -v)."""
+    command = (["/usr/bin/time", "-v"] if time_v else []) + args
+    start = time.perf_counter()
+    done = subprocess.run(command, check=False, env=env, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    peak = None
+    if time_v:
+        peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1)) / 1024
+    return wall, peak
+
+
+def wall_of_error(args: list[str], env: dict) -> float:
+    """Wall seconds of a command that must fail with exit code 2 (an argument error)."""
+    start = time.perf_counter()
+    done = subprocess.run(args, check=False, env=env, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 2:
+        raise RuntimeError(f"expected exit 2 from {' '.join(args)}, got {done.returncode}")
+    return wall
+
+
+def matmul_peak() -> float:
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best / 1e9
+
+
+def corpus_flops(lengths: list[int], layers: int, dim: int = 320, features: int = 10240) -> float:
+    """Matmul FLOPs of ESM-2 to `layers` (projections, FFN, attention) plus the SAE encoder."""
+    esm = sum(layers * (24 * dim * dim * (n + 2) + 4 * (n + 2) ** 2 * dim) for n in lengths)
+    return esm + sum(2 * dim * features * n for n in lengths)
+
+
+def levers(corpus: Path, weights: Path, work: Path) -> dict:
+    """The write and decode levers measured apart, in this process, on the corpus's arrays."""
+    import numpy as np
+    import torch
+
+    from interplm_core.feature_export import FeatureFile
+    from interplm_core.pipeline import FeaturePipeline
+    from interplm_core.sequences import parse_sequence_input
+    from interplm_core.settings import get_settings
+
+    settings = get_settings().with_(weights_dir=weights, cache_dir=work / "lever-cache")
+    pipeline = FeaturePipeline(settings=settings, progress=False)
+    records = parse_sequence_input(corpus.read_text())
+    embeddings = pipeline.embedder.embed([r.sequence for r in records], FEATURES_LAYER)
+    sae = pipeline.sae(FEATURES_LAYER)
+    raws = [sae.encode_raw(torch.from_numpy(e)) for e in embeddings]
+    arrays = {r.id: raw.numpy() for r, raw in zip(records, raws)}
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def csr_decode():
+        for raw in raws:
+            torch.addmm(sae.bias, raw.to_sparse_csr(), sae.decoder_weight.T.contiguous())
+
+    def gathered_decode():
+        for raw in raws:
+            sae.decode_raw(raw)
+
+    def write(path: Path, compress: bool = False):
+        with FeatureFile(path, compress=compress) as out:
+            for key, value in arrays.items():
+                out.write(key, value)
+
+    def savez_compressed():
+        np.savez_compressed(work / "old.npz", **arrays)
+
+    gathered_decode()
+    used = statistics.mean(float((raw.amax(0) > 0).float().mean()) for raw in raws)
+    result = {
+        "savez_compressed": min(timed(savez_compressed) for _ in range(2)),
+        "npz": min(timed(lambda: write(work / "lever.npz")) for _ in range(2)),
+        "npz_compressed": timed(lambda: write(work / "lever-c.npz", compress=True)),
+        "parquet": min(timed(lambda: write(work / "lever.parquet")) for _ in range(2)),
+        "csr_decode": min(timed(csr_decode) for _ in range(2)),
+        "gathered_decode": min(timed(gathered_decode) for _ in range(2)),
+        "used_fraction": used,
+        "dense_mb": sum(a.nbytes for a in arrays.values()) / 1e6,
+        "parquet_mb": (work / "lever.parquet").stat().st_size / 1e6,
+        "npz_compressed_mb": (work / "lever-c.npz").stat().st_size / 1e6,
+    }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", type=int, default=0, help="proteins in the memory corpus (0: skip)")
+    parser.add_argument("--skip-timing", action="store_true", help="only the memory measurement")
+    parser.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
+    args = parser.parse_args()
+    import torch
+
+    from interplm_core.synthetic import write_synthetic_weights
+
+    work = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
+    weights = write_synthetic_weights(work / "weights", seed=0)
+    corpus = work / "corpus.fasta"
+    residues = write_corpus(corpus, PROTEINS)
+    lengths = [len(line) for line in corpus.read_text().splitlines() if not line.startswith(">")]
+    py = sys.executable
+    base_env = dict(os.environ, INTERPLM_WEIGHTS_DIR=str(weights), PYTHONPATH=str(REPO),
+                    INTERPLM_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0")
+    counter = iter(range(10**6))
+
+    def fresh_env() -> dict:
+        return dict(base_env, INTERPLM_CACHE_DIR=str(work / f"cache-{next(counter)}"))
+
+    cli = [py, "-m", "interplm_core"]
+    commands = {
+        "naive": [py, str(REPO / "bench" / "naive_features.py"), str(corpus), str(FEATURES_LAYER), str(weights)],
+        "npz": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.npz"), "--quiet"],
+        "parquet": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.parquet"), "--quiet"],
+        "features_l6": cli + ["features", "--fasta", str(corpus), "--layer", "6", "--out", str(work / "f6.npz"), "--quiet"],
+        "atlas_l6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "6", "--map", "pca", "--quiet", "--overwrite",
+                           "--out", str(work / "atlas6")],
+        "atlas_l1_6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "1-6", "--map", "pca", "--quiet", "--overwrite",
+                             "--out", str(work / "atlas16")],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    lines: list[str] = []
+    if not args.skip_timing:
+        for round_ in range(args.repeats):
+            for name, command in commands.items():
+                wall, _ = run(command, fresh_env())
+                times[name].append(wall)
+                print(f"round {round_ + 1}: {name} {wall:.2f} s", flush=True)
+        help_wall = min(run(cli + ["--help"], base_env)[0] for _ in range(3))
+        error_wall = min(wall_of_error(cli + ["features", "--sequence", "MKT", "--layer", "4", "--out", "x.csv"], base_env)
+                         for _ in range(3))
+        peak = matmul_peak()
+        lever = levers(corpus, weights, work)
+        median = {name: statistics.median(values) for name, values in times.items()}
+        flops4 = corpus_flops(lengths, FEATURES_LAYER)
+        flops6 = corpus_flops(lengths, 6)
+        flops16 = corpus_flops(lengths, 6) + 5 * sum(2 * 320 * 10240 * n for n in lengths)
+        naive_flops = corpus_flops(lengths, 6)  # the naive script runs all six layers
+
+        def row(label, key, reference, flops):
+            t = median[key]
+            return (f"| {label} | {t:.2f} s | {', '.join(f'{v:.1f}' for v in times[key])} | {t / median[reference]:.2f}× "
+                    f"| {flops / t / 1e9:.0f} | {t / (flops / peak / 1e9):.1f}× |")
+
+        lines = [
+            "## Corpus throughput: `features` and `atlas build` (bench/throughput_bench.py)",
+            "",
+            (f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on this machine ({os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} thread(s) per process, "
+            f"load average {os.getloadavg()[0]:.1f}: shared with other jobs), synthetic weights (the real shapes), "
+            f"a seeded corpus of {PROTEINS} proteins / {residues:,} residues ({MIN_LEN}-{MAX_LEN} aa), fresh result "
+            f"caches, whole processes (imports included), medians of {args.repeats} rounds with every command "
+            f"alternating. Matmul peak in the same run: **{peak:.0f} GFLOP/s**; the floor is the corpus's matmul "
+            "FLOPs (ESM-2 to the layer + SAE encoder) at that peak, without imports."),
+            "",
+            "| what | median | each round (s) | ratio | GFLOP/s | × the floor |",
+            "|---|---:|---|---:|---:|---:|",
+            row(f"reference: naive fair-esm script, all 6 layers, layer {FEATURES_LAYER} SAE, nothing written",
+                "naive", "naive", naive_flops),
+            row(f"`features --layer {FEATURES_LAYER} --out X.npz` (dense, uncompressed) vs the reference", "npz", "naive", flops4),
+            row(f"`features --layer {FEATURES_LAYER} --out X.parquet` (sparse) vs the reference", "parquet", "naive", flops4),
+            row("`features --layer 6 --out X.npz` (reference of the atlas rows)", "features_l6", "features_l6", flops6),
+            row("`atlas build --layer 6` vs `features --layer 6`", "atlas_l6", "features_l6", flops6),
+            row("`atlas build --layer 1-6` vs `atlas build --layer 6`", "atlas_l1_6", "atlas_l6", flops16),
+            "",
+            (f"Targets: features ≤ 0.8× the reference (measured **{median['npz'] / median['naive']:.2f}×** dense, "
+            f"**{median['parquet'] / median['naive']:.2f}×** sparse); `--layer 1-6` ≤ 2.5× `--layer 6` "
+            f"(**{median['atlas_l1_6'] / median['atlas_l6']:.2f}×**); one-layer atlas ≤ 2× `features` "
+            f"(**{median['atlas_l6'] / median['features_l6']:.2f}×**). `--help`: {help_wall:.2f} s wall, a bad `--out`: {error_wall:.2f} s (best of 3)."),
+            "",
+            ("The levers, measured apart in one process on this corpus's layer-4 arrays "
+            f"({lever['dense_mb']:,.0f} MB dense float32):"),
+            "",
+            "| lever | before | after |",
+            "|---|---:|---:|",
+            (f"| dense output: `np.savez_compressed` → uncompressed streamed .npz | {lever['savez_compressed']:.2f} s "
+            f"| {lever['npz']:.2f} s |"),
+            (f"| sparse output instead: parquet, {lever['parquet_mb']:.0f} MB (compressed .npz: {lever['npz_compressed']:.2f} s, "
+            f"{lever['npz_compressed_mb']:.0f} MB) | – | {lever['parquet']:.2f} s |"),
+            (f"| reconstruction: CSR copy + sparse product → product over the {lever['used_fraction']:.0%} of dictionary "
+            f"columns a protein uses | {lever['csr_decode']:.2f} s | {lever['gathered_decode']:.2f} s |"),
+            "",
+        ]
+    if args.memory:
+        big = work / "big.fasta"
+        big_residues = write_corpus(big, args.memory, seed=SEED + 1)
+        _, rss_features = run(cli + ["features", "--fasta", str(big), "--layer", str(FEATURES_LAYER),
+                                     "--out", str(work / "big.parquet"), "--quiet"], fresh_env(), time_v=True)
+        print(f"features peak RSS {rss_features:.0f} MiB", flush=True)
+        _, rss_atlas = run(cli + ["atlas", "build", "--fasta", str(big), "--layer", "6", "--map", "pca", "--quiet",
+                                  "--out", str(work / "big-atlas")], fresh_env(), time_v=True)
+        print(f"atlas peak RSS {rss_atlas:.0f} MiB", flush=True)
+        lines += [
+            (f"Memory on a {args.memory:,}-protein corpus ({big_residues:,} residues; /usr/bin/time -v, maximum "
+            f"resident set size): `features --layer {FEATURES_LAYER} --out X.parquet` **{rss_features:,.0f} MiB**, "
+            f"`atlas build --layer 6` **{rss_atlas:,.0f} MiB** (target: under 2 GiB)."),
+            "",
+        ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.skip_timing:
+        write_section("throughput-bench", body, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
