@@ -100,8 +100,11 @@ class UniProtEntry:
     sequence: str
     length: int
     reviewed: bool
-    features: list[Annotation] = field(default_factory=list)
+    features: list[Annotation] = field(default_factory=list)  # the located features of TRACK_TYPES
     redirected_from: str | None = None
+    #: Every located feature (numeric start and end inside the sequence), any type: what
+    #: per-protein overlap scores features against (Chain and Helix included).
+    located: list[Annotation] = field(default_factory=list)
 
     def tracks(self) -> OrderedDict[str, list[Annotation]]:
         """Features grouped by type, in TRACK_TYPES order (types without features left out)."""
@@ -140,6 +143,7 @@ class UniProtEntry:
     def to_json(self) -> dict:
         data = asdict(self)
         data["features"] = [asdict(a) for a in self.features]
+        data["located"] = [asdict(a) for a in self.located]
         data["tracks"] = {k: [asdict(a) for a in v] for k, v in self.tracks().items()}
         data["redirect_note"] = self.redirect_note
         return data
@@ -318,11 +322,7 @@ def parse_entry(data: dict) -> UniProtEntry:
         gene = (genes[0].get("geneName") or {}).get("value") or (
             (genes[0].get("orderedLocusNames") or [{}])[0].get("value")
         )
-    features = []
-    for raw in data.get("features") or []:
-        annotation = _annotation(raw, len(sequence))
-        if annotation is not None:
-            features.append(annotation)
+    located = located_features(data)
     entry_type = str(data.get("entryType", ""))
     return UniProtEntry(
         accession=str(accession),
@@ -333,7 +333,8 @@ def parse_entry(data: dict) -> UniProtEntry:
         sequence=sequence,
         length=len(sequence),
         reviewed="reviewed" in entry_type.lower() and "unreviewed" not in entry_type.lower(),
-        features=features,
+        features=[a for a in located if a.type in TRACK_TYPES],
+        located=located,
     )
 
 
@@ -350,26 +351,33 @@ def _protein_name(description: dict) -> str:
     return ""
 
 
-def _annotation(raw: dict, length: int) -> Annotation | None:
-    kind = raw.get("type")
-    if kind not in TRACK_TYPES:
-        return None
-    location = raw.get("location") or {}
-    start = (location.get("start") or {}).get("value")
-    end = (location.get("end") or {}).get("value")
-    if start is None and end is None:
-        return None  # position unknown in UniProt: nothing to show per residue
-    start = int(start if start is not None else end)  # type: ignore[arg-type]  # one of them is set
-    end = int(end if end is not None else start)
-    if start > end or start < 1 or end > length:
-        return None
-    description = str(raw.get("description") or "")
-    if kind == "Natural variant":
-        description = _variant_description(raw, description)
-    elif kind == "Binding site" and not description:
-        ligand = (raw.get("ligand") or {}).get("name")
-        description = str(ligand) if ligand else ""
-    return Annotation(kind, start, end, description)
+def located_features(data: dict) -> list[Annotation]:
+    """Every feature of a UniProtKB JSON entry with a numeric start and end inside its sequence.
+
+    The one reading of UniProt features: the app's tracks, the per-protein overlap and the
+    atlas concepts all start from it. A feature whose position UniProt does not know
+    (`value: null`, modifier UNKNOWN) has no residues to score and is left out. Without a
+    sequence in the entry (a reduced search answer) only start <= end is checked.
+    """
+    length = len((data.get("sequence") or {}).get("value") or "") or None
+    out = []
+    for raw in data.get("features") or []:
+        kind = raw.get("type")
+        location = raw.get("location") or {}
+        start = (location.get("start") or {}).get("value")
+        end = (location.get("end") or {}).get("value")
+        if not kind or not isinstance(start, int) or not isinstance(end, int):
+            continue
+        if not 1 <= start <= end or (length is not None and end > length):
+            continue
+        description = str(raw.get("description") or "")
+        if kind == "Natural variant":
+            description = _variant_description(raw, description)
+        elif kind == "Binding site" and not description:
+            ligand = (raw.get("ligand") or {}).get("name")
+            description = str(ligand) if ligand else ""
+        out.append(Annotation(str(kind), start, end, description))
+    return out
 
 
 def _variant_description(raw: dict, description: str) -> str:

@@ -3,10 +3,12 @@
 A concept instance is (accession, concept, start, end), 1-based inclusive. Concept names
 are the UniProt feature type, qualified where the type alone says little: "Domain:
 Kringle", "Modified residue: Phosphoserine", "Binding site: Zn(2+)". Numbered repeats
-("Kringle 1", "Kringle 2") share one concept. Residue-level concepts (InterPLM's: active
-site, cofactor, glycosylation, modified residue, amino acid, disulfide bond, and binding
-sites) count residues; all others are domain-level and are also scored per domain.
-Disulfide bonds and cross-links mark their two bonded residues, not the span between.
+("Kringle 1", "Kringle 2") share one concept. Residue-level concepts are exactly InterPLM's
+(`per_aa_concepts` in interplm/analysis/concepts/concept_constants.py: active site,
+cofactor, glycosylation, modified residue, amino acid, disulfide bond); all others,
+binding sites included, are domain-level and are also scored per domain. Features are
+read by `uniprot.located_features` (the app reads them the same way), so disulfide bonds
+and cross-links mark their two bonded residues, not the span between.
 
 TSV: a header `accession  concept  start  end` (tab-separated), one instance per row.
 JSON: one entry, a list of entries, or a UniProt search answer (`{"results": [...]}`).
@@ -21,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..uniprot import feature_residues
+from ..uniprot import feature_residues, located_features
 
+#: InterPLM's per-amino-acid concepts; every other concept is domain-level.
 RESIDUE_LEVEL_TYPES = frozenset({
-    "Active site", "Binding site", "Cofactor", "Glycosylation", "Modified residue",
-    "Amino acid", "Disulfide bond", "Cross-link", "Site", "Lipidation",
+    "Active site", "Cofactor", "Glycosylation", "Modified residue", "Amino acid", "Disulfide bond",
 })
 #: UniProt feature types that are concepts (others: chain, variants, conflicts... are not).
 CONCEPT_TYPES = RESIDUE_LEVEL_TYPES | frozenset({
-    "Signal", "Transit peptide", "Propeptide", "Topological domain", "Transmembrane",
+    "Binding site", "Site", "Lipidation", "Cross-link", "Signal", "Transit peptide", "Propeptide", "Topological domain", "Transmembrane",
     "Intramembrane", "Domain", "Repeat", "Region", "Zinc finger", "DNA binding", "Coiled coil",
     "Motif", "Compositional bias", "Helix", "Beta strand", "Turn",
 })
@@ -77,21 +79,10 @@ def instances_from_entry(entry: dict) -> list[ConceptInstance]:
     accession = entry.get("primaryAccession")
     if not accession:
         raise InputError("A UniProt JSON entry has no primaryAccession: is this UniProtKB JSON?")
-    out = []
-    for feature in entry.get("features") or []:
-        kind = feature.get("type")
-        if kind not in CONCEPT_TYPES:
-            continue
-        location = feature.get("location") or {}
-        start = (location.get("start") or {}).get("value")
-        end = (location.get("end") or {}).get("value")
-        if start is None or end is None:
-            continue  # unknown position: nothing to score per residue
-        description = feature.get("description") or ""
-        if kind == "Binding site" and not description:
-            description = (feature.get("ligand") or {}).get("name") or ""
-        out.append(ConceptInstance(accession, concept_name(kind, description), int(start), int(end)))
-    return out
+    return [
+        ConceptInstance(accession, concept_name(a.type, a.description), a.start, a.end)
+        for a in located_features(entry) if a.type in CONCEPT_TYPES
+    ]
 
 
 def load_annotations(path: Path) -> tuple[list[ConceptInstance], set[str]]:

@@ -5,9 +5,12 @@ feature if its activation > t. Then, per feature and concept:
     tp = activated residues with the label, fp = activated residues without it,
     precision = tp / (tp + fp), recall = tp / residues with the label,
 and for domain-level concepts recall_per_domain = labelled domains in which at least one
-residue is activated / labelled domains, which replaces recall in F1 (InterPLM scores
-a feature that marks one residue of every domain as tracking the domain). F1 = 2PR/(P+R).
-The best concept of a feature is the (concept, threshold) with the highest F1.
+residue is activated / labelled domains (residue-level concepts: recall_per_domain =
+recall). Both of InterPLM's scores are kept (interplm/analysis/concepts/calculate_f1.py):
+f1 = 2PR/(P+R) from residue recall, and f1_per_domain from recall_per_domain (a feature
+that marks one residue of every domain tracks the domain). Like InterPLM's reports
+(report_metrics.py), rankings use f1_per_domain, then f1 to break ties; the best concept
+of a feature is the (concept, threshold) ranked first.
 
 Only annotated proteins take part (a protein absent from the annotations is unlabelled,
 not a negative), and every residue of them also carries its amino-acid concept
@@ -107,17 +110,16 @@ class ConceptCounter:
                 self.domain_hits[ti, :, c] += peak > t
 
     def metrics(self) -> dict[str, np.ndarray]:
-        """precision, recall, recall_per_domain and F1 arrays [T, F, C]."""
+        """precision, recall, recall_per_domain, f1 and f1_per_domain arrays [T, F, C]."""
         activated = self.activated[:, :, None]
         precision = np.divide(self.tp, activated, out=np.zeros(self.tp.shape), where=activated > 0)
         recall = np.divide(self.tp, self.positives, out=np.zeros(self.tp.shape), where=self.positives > 0)
         recall_domain = np.divide(
             self.domain_hits, self.domains, out=np.zeros(self.tp.shape), where=self.domains > 0
         )
-        used_recall = np.where(self.vocabulary.residue_level, recall, recall_domain)
-        denominator = precision + used_recall
-        f1 = np.divide(2 * precision * used_recall, denominator, out=np.zeros(self.tp.shape), where=denominator > 0)
-        return {"precision": precision, "recall": recall, "recall_per_domain": recall_domain, "f1": f1}
+        recall_domain = np.where(self.vocabulary.residue_level, recall, recall_domain)
+        return {"precision": precision, "recall": recall, "recall_per_domain": recall_domain,
+                "f1": _f1(precision, recall), "f1_per_domain": _f1(precision, recall_domain)}
 
     def table(self, metrics: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """Every (feature, concept, threshold) with at least one true positive (`metrics`: this
@@ -138,25 +140,35 @@ class ConceptCounter:
             "recall": m["recall"][ti, f, c],
             "recall_per_domain": m["recall_per_domain"][ti, f, c],
             "f1": m["f1"][ti, f, c],
+            "f1_per_domain": m["f1_per_domain"][ti, f, c],
         })
 
     def best(self, metrics: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-        """Per feature the (concept, threshold) of highest F1; ties: first concept, lowest threshold."""
+        """Per feature the (concept, threshold) ranked first by f1_per_domain, then f1; remaining
+        ties: first concept (sorted names), lowest threshold. Features with no true positive are left out."""
         m = metrics if metrics is not None else self.metrics()
-        f1 = m["f1"]  # [T, F, C]
-        flat = f1.transpose(1, 2, 0).reshape(f1.shape[1], -1)  # [F, C*T], concept-major
-        choice = flat.argmax(axis=1)
+        domain, residue = m["f1_per_domain"], m["f1"]  # [T, F, C]
+        features = np.arange(domain.shape[1])
+        flat_domain = domain.transpose(1, 2, 0).reshape(domain.shape[1], -1)  # [F, C*T], concept-major
+        flat_residue = residue.transpose(1, 2, 0).reshape(residue.shape[1], -1)
+        top = flat_domain.max(axis=1, keepdims=True)
+        # Among the entries that reach the top f1_per_domain, the highest f1 (first one on ties).
+        choice = np.where(flat_domain == top, flat_residue, -1.0).argmax(axis=1)
         c, ti = np.divmod(choice, len(self.thresholds))
-        features = np.arange(f1.shape[1])
-        best_f1 = flat[features, choice]
-        keep = best_f1 > 0
+        keep = flat_domain[features, choice] > 0
+        pick = (ti[keep], features[keep], c[keep])
         return pd.DataFrame({
             "feature": features[keep].astype(np.int32),
             "concept": np.array(self.vocabulary.names, dtype=object)[c[keep]],
             "threshold": np.array(self.thresholds)[ti[keep]],
-            "precision": m["precision"][ti, features, c][keep],
-            "recall": np.where(
-                self.vocabulary.residue_level[c], m["recall"][ti, features, c], m["recall_per_domain"][ti, features, c]
-            )[keep],
-            "f1": best_f1[keep],
+            "precision": m["precision"][pick],
+            "recall": m["recall"][pick],
+            "recall_per_domain": m["recall_per_domain"][pick],
+            "f1": m["f1"][pick],
+            "f1_per_domain": m["f1_per_domain"][pick],
         })
+
+
+def _f1(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    denominator = precision + recall
+    return np.divide(2 * precision * recall, denominator, out=np.zeros(precision.shape), where=denominator > 0)

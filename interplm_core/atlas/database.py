@@ -9,7 +9,8 @@ Tables (each with a `layer` column):
     protein_summaries(layer, protein_index, active_features, mean_active_per_residue,
                       top_features, top_activations)
     residues(layer, protein_index, position, feature, activation)   sorted, for range queries
-    concept_metrics(...), best_concepts(...)                        when annotations were given
+    concept_metrics(...), best_concepts(...)    when annotations were given; f1 and f1_per_domain,
+                                                ranked by f1_per_domain then f1 (InterPLM's order)
     histogram_bins(bin, low, high)
 
 Rows are inserted in sorted order so DuckDB's zone maps make point and range lookups
@@ -100,15 +101,21 @@ def create_database(
 
 
 def create_concept_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Concept tables; an atlas made before f1_per_domain existed gets the column (filled on recompute)."""
     con.execute(
         """CREATE TABLE IF NOT EXISTS concept_metrics (layer SMALLINT, feature INTEGER, concept VARCHAR,
            residue_level BOOLEAN, threshold DOUBLE, tp BIGINT, fp BIGINT, positives BIGINT, domains BIGINT,
-           domains_hit BIGINT, precision DOUBLE, recall DOUBLE, recall_per_domain DOUBLE, f1 DOUBLE)"""
+           domains_hit BIGINT, precision DOUBLE, recall DOUBLE, recall_per_domain DOUBLE, f1 DOUBLE,
+           f1_per_domain DOUBLE)"""
     )
     con.execute(
         """CREATE TABLE IF NOT EXISTS best_concepts (layer SMALLINT, feature INTEGER, concept VARCHAR,
-           threshold DOUBLE, precision DOUBLE, recall DOUBLE, f1 DOUBLE)"""
+           threshold DOUBLE, precision DOUBLE, recall DOUBLE, f1 DOUBLE, recall_per_domain DOUBLE,
+           f1_per_domain DOUBLE)"""
     )
+    for table in ("concept_metrics", "best_concepts"):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS f1_per_domain DOUBLE")
+    con.execute("ALTER TABLE best_concepts ADD COLUMN IF NOT EXISTS recall_per_domain DOUBLE")
 
 
 def store_concepts(con: duckdb.DuckDBPyConnection, layer: int, metrics: pd.DataFrame, best: pd.DataFrame) -> None:
@@ -119,10 +126,11 @@ def store_concepts(con: duckdb.DuckDBPyConnection, layer: int, metrics: pd.DataF
     metrics = metrics.assign(layer=np.int16(layer))
     best = best.assign(layer=np.int16(layer))
     con.execute(
-        """INSERT INTO concept_metrics SELECT layer, feature, concept, residue_level, threshold, tp, fp, positives,
-           domains, domains_hit, precision, recall, recall_per_domain, f1 FROM metrics
+        """INSERT INTO concept_metrics BY NAME SELECT layer, feature, concept, residue_level, threshold, tp, fp,
+           positives, domains, domains_hit, precision, recall, recall_per_domain, f1, f1_per_domain FROM metrics
            ORDER BY feature, concept, threshold"""
     )
     con.execute(
-        "INSERT INTO best_concepts SELECT layer, feature, concept, threshold, precision, recall, f1 FROM best ORDER BY feature"
+        """INSERT INTO best_concepts BY NAME SELECT layer, feature, concept, threshold, precision, recall,
+           recall_per_domain, f1, f1_per_domain FROM best ORDER BY feature"""
     )

@@ -36,6 +36,22 @@ class FeatureAtlas:
         self._lock = threading.Lock()
         self._decoders: dict[int, np.ndarray] = {}
         self._maxima: dict[int, np.ndarray] = {}
+        self._domain_f1 = self._has_column("concept_metrics", "f1_per_domain")
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return not self._query(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = ?", [table, column]
+        ).empty
+
+    @property
+    def _rank(self) -> str:
+        """InterPLM's order (f1_per_domain, then f1); an atlas made before f1_per_domain was stored
+        holds the per-domain score in f1 (run `atlas concepts` again to get both)."""
+        return "f1_per_domain DESC, f1 DESC" if self._domain_f1 else "f1 DESC"
+
+    @property
+    def _domain_column(self) -> str:
+        return "f1_per_domain" if self._domain_f1 else "f1"
 
     def close(self) -> None:
         self._con.close()
@@ -95,9 +111,9 @@ class FeatureAtlas:
         self.check(layer, feature)
         row = self._query(
             """SELECT f.*, b.concept AS best_concept, b.threshold AS best_threshold, b.precision AS best_precision,
-                      b.recall AS best_recall, b.f1 AS best_f1
+                      b.recall AS best_recall, b.f1 AS best_f1, b.{d} AS best_f1_per_domain
                FROM features f LEFT JOIN best_concepts b USING (layer, feature)
-               WHERE f.layer = ? AND f.feature = ?""",
+               WHERE f.layer = ? AND f.feature = ?""".format(d=self._domain_column),
             [layer, feature],
         ).iloc[0].to_dict()
         row["histogram"] = [int(c) for c in row["histogram"]]
@@ -126,14 +142,14 @@ class FeatureAtlas:
         )
 
     def concepts(self, layer: int, feature: int, limit: int = 10) -> pd.DataFrame:
-        """The feature's best concepts (best threshold per concept), highest F1 first."""
+        """The feature's best concepts (best threshold per concept), by f1_per_domain then f1."""
         self.check(layer, feature)
         return self._query(
-            """SELECT concept, threshold, precision,
-                      CASE WHEN residue_level THEN recall ELSE recall_per_domain END AS recall, f1, tp, fp
-               FROM concept_metrics WHERE layer = ? AND feature = ?
-               QUALIFY row_number() OVER (PARTITION BY concept ORDER BY f1 DESC, threshold) = 1
-               ORDER BY f1 DESC, concept LIMIT ?""",
+            f"""SELECT concept, threshold, precision, recall, recall_per_domain, f1,
+                       {self._domain_column} AS f1_per_domain, tp, fp
+                FROM concept_metrics WHERE layer = ? AND feature = ?
+                QUALIFY row_number() OVER (PARTITION BY concept ORDER BY {self._rank}, threshold) = 1
+                ORDER BY {self._rank}, concept LIMIT ?""",
             [layer, feature, limit],
         )
 
@@ -183,10 +199,10 @@ class FeatureAtlas:
         # `%` and `_` typed by the user are characters to find, not wildcards.
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
         return self._query(
-            """WITH by_concept AS (
-                   SELECT feature, 'concept: ' || concept AS match, f1 AS score FROM concept_metrics
-                   WHERE layer = ? AND concept ILIKE ? ESCAPE '\\'
-                   QUALIFY row_number() OVER (PARTITION BY feature ORDER BY f1 DESC, concept) = 1),
+            f"""WITH by_concept AS (
+                   SELECT feature, 'concept: ' || concept AS match, {self._domain_column} AS score
+                   FROM concept_metrics WHERE layer = ? AND concept ILIKE ? ESCAPE '\'
+                   QUALIFY row_number() OVER (PARTITION BY feature ORDER BY {self._rank}, concept) = 1),
                by_protein AS (
                    SELECT t.feature, 'top protein: ' || p.record_id || ' ' || p.description AS match,
                           t.activation / greatest(f.max_activation, 1e-12) * 0.5 AS score
@@ -203,8 +219,8 @@ class FeatureAtlas:
         """Map coordinates of every live feature with frequency and best concept, for the scatter plot."""
         self.check(layer)
         return self._query(
-            """SELECT f.feature, f.map_x, f.map_y, f.residue_frequency, f.max_activation,
-                      coalesce(b.concept, '') AS best_concept, coalesce(b.f1, 0) AS best_f1
+            f"""SELECT f.feature, f.map_x, f.map_y, f.residue_frequency, f.max_activation,
+                      coalesce(b.concept, '') AS best_concept, coalesce(b.{self._domain_column}, 0) AS best_f1
                FROM features f LEFT JOIN best_concepts b USING (layer, feature)
                WHERE f.layer = ? AND f.map_x IS NOT NULL AND NOT isnan(f.map_x) ORDER BY f.feature""",
             [layer],
