@@ -17,6 +17,7 @@ import numpy as np
 from .cli_atlas import register as register_atlas_commands
 from .cli_common import note, parse_layers, warn_if_synthetic
 from .cli_data import register as register_data_commands
+from .cli_overlap import register as register_overlap_command
 from .errors import InputError, InterPLMError
 from .registry import DEFAULT_MODEL, MODELS
 
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8501, help="the app's port on 127.0.0.1 (default 8501)")
     demo.set_defaults(handler=_cmd_demo)
     register_data_commands(commands)
+    register_overlap_command(commands)
     register_atlas_commands(commands)
     return parser
 

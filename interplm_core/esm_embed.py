@@ -65,6 +65,26 @@ def assign_residues(length: int, windows: list[Window]) -> np.ndarray:
     return best
 
 
+def window_note(length: int, window: int, overlap: int = DEFAULT_OVERLAP) -> str | None:
+    """What to tell a user about a protein longer than one window (None if it fits): the
+    windows and which residues each one supplies, because past the first window the
+    features differ from any single-pass computation."""
+    windows = plan_windows(length, window, overlap)
+    if len(windows) == 1:
+        return None
+    owner = assign_residues(length, windows)
+    spans = ", ".join(f"{w.start + 1}–{w.stop}" for w in windows)
+    used = []
+    for index in range(len(windows)):
+        positions = np.flatnonzero(owner == index)
+        used.append(f"{positions[0] + 1}–{positions[-1] + 1} from window {index + 1}")
+    return (
+        f"{length:,} residues is more than ESM-2's {window:,}-residue window: features were computed in "
+        f"{len(windows)} overlapping windows ({spans}) and stitched (residues {'; '.join(used)}), so they "
+        "differ from a single pass over the whole chain."
+    )
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding, as fair-esm applies it to queries and keys."""
     half = x.shape[-1] // 2

@@ -110,10 +110,10 @@ class FeatureAtlas:
         """Summary of one feature: maxima, frequencies, mean, histogram, map position, best concept."""
         self.check(layer, feature)
         row = self._query(
-            """SELECT f.*, b.concept AS best_concept, b.threshold AS best_threshold, b.precision AS best_precision,
-                      b.recall AS best_recall, b.f1 AS best_f1, b.{d} AS best_f1_per_domain
+            f"""SELECT f.*, b.concept AS best_concept, b.threshold AS best_threshold, b.precision AS best_precision,
+                      b.recall AS best_recall, b.f1 AS best_f1, b.{self._domain_column} AS best_f1_per_domain
                FROM features f LEFT JOIN best_concepts b USING (layer, feature)
-               WHERE f.layer = ? AND f.feature = ?""".format(d=self._domain_column),
+               WHERE f.layer = ? AND f.feature = ?""",
             [layer, feature],
         ).iloc[0].to_dict()
         row["histogram"] = [int(c) for c in row["histogram"]]
