@@ -1,6 +1,7 @@
 """`interplm atlas ...`: build a feature atlas and query it from the shell.
 
     atlas build --fasta FILE --layer L --out PATH [--engine local|ray] [--unnormalized]
+    atlas build --uniprot-query QUERY [--limit N] --layer L --out PATH   corpus + concepts from UniProt
     atlas max --atlas PATH --out FILE.npy        per-feature maxima of the raw SAE (float32)
     atlas top FEATURE --atlas PATH [--k K] [--json]
     atlas residues RECORD START END --atlas PATH [--json]   features firing on a residue range
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,11 @@ def register(subparsers) -> None:
     commands = atlas.add_subparsers(dest="atlas_command", required=True)
 
     build = commands.add_parser("build", help="compute per-feature statistics over a FASTA corpus")
-    build.add_argument("--fasta", required=True, help="the corpus (FASTA, any number of proteins)")
+    corpus = build.add_mutually_exclusive_group(required=True)
+    corpus.add_argument("--fasta", help="the corpus (FASTA, any number of proteins)")
+    corpus.add_argument("--uniprot-query", help="fetch the corpus and its annotations from a UniProt search, e.g. "
+                        "'reviewed:true AND organism_id:9606 AND length:[50 TO 1000]' (kept in OUT/uniprot/)")
+    build.add_argument("--limit", type=int, help="with --uniprot-query: at most this many entries")
     build.add_argument("--layer", required=True, help="SAE layer(s): 3, 1-6 or 1,3,5")
     build.add_argument("--out", required=True, help="atlas directory (created; resumed if it holds the same build)")
     build.add_argument("--engine", choices=("local", "ray"), default="local")
@@ -94,6 +100,22 @@ def _cmd_build(args) -> int:
     from .atlas.build import BuildOptions, build_atlas
     from .atlas.engine_ray import RayOptions
 
+    if args.limit is not None and args.uniprot_query is None:
+        raise InputError("--limit goes with --uniprot-query.")
+    if args.uniprot_query is not None and args.annotations:
+        raise InputError("--uniprot-query brings its own annotations (the entries it fetches): drop --annotations.")
+    fasta, annotations, overwrite = args.fasta, args.annotations, args.overwrite
+    if args.uniprot_query is not None:
+        from .atlas.layout import remove_atlas
+        from .atlas.uniprot_corpus import fetch_corpus
+
+        if overwrite:
+            remove_atlas(Path(args.out))
+            overwrite = False  # the corpus about to be fetched belongs to this build
+        fetched = fetch_corpus(args.uniprot_query, args.limit, Path(args.out), progress=not args.quiet)
+        print(f"UniProt corpus: {fetched.proteins:,} entries ({fetched.pages_fetched} page(s) fetched now) "
+              f"-> {fetched.fasta.parent}", file=sys.stderr)
+        fasta, annotations = str(fetched.fasta), str(fetched.entries)
     options = BuildOptions(
         layers=parse_layers(args.layer),
         model=args.model,
@@ -104,12 +126,12 @@ def _cmd_build(args) -> int:
         window=args.window,
         residue_index_min=None if args.no_residue_index else args.residue_index_min,
         map_method=args.map_method,
-        annotations=Path(args.annotations) if args.annotations else None,
+        annotations=Path(annotations) if annotations else None,
         ray=RayOptions(args.ray_address, args.workers, args.cpus_per_worker, args.gpus_per_worker),
-        overwrite=args.overwrite,
+        overwrite=overwrite,
         progress=not args.quiet,
     )
-    report = build_atlas(Path(args.fasta), Path(args.out), options)
+    report = build_atlas(Path(fasta), Path(args.out), options)
     warn_if_synthetic(report.synthetic)
     rate = report.residues * len(options.layers) / report.seconds_shards if report.shards_computed == report.shards_total else None
     print(

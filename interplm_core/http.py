@@ -51,8 +51,8 @@ CACHEABLE_STATUSES = frozenset({200, 303})
 _ProtocolErrors = (ProtocolError, IncompleteRead)
 #: Set by the loopback mirror (`mirror.py`) on a 404 for something it holds no recording of.
 NOT_RECORDED_HEADER = "X-Mirror-Not-Recorded"
-#: Response headers worth keeping in the cache.
-_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", NOT_RECORDED_HEADER)
+#: Response headers worth keeping in the cache (Link and X-Total-Results page UniProt searches).
+_KEPT_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", NOT_RECORDED_HEADER, "Link", "X-Total-Results")
 
 _OFFLINE_HINT = (
     "retry in a moment, check your internet connection, or work offline "

@@ -10,7 +10,9 @@ What it serves, from the fixtures directory (default: the recordings bundled in
 and an optional weights directory:
 
 * UniProt  `/uniprotkb/{acc}.json|.fasta`, `/uniprotkb/{acc}?format=json|fasta`,
-  `/uniprotkb/search?query=id:HBA_HUMAN OR accession:P69905&format=json`.
+  `/uniprotkb/search?query=id:HBA_HUMAN OR accession:P69905&format=json`, and searches such
+  as `reviewed:true AND organism_id:9606 AND length:[50 TO 1000]` over every entry below,
+  paged as UniProt pages them (`size`, `cursor`, `Link: rel="next"`; see `search_page`).
   Recorded entries (O00115, the F1MAB7/O14975 search, the 8-entry FASTA) are served as
   recorded. For proteins that only have a structure fixture the entry is *built* in
   the UniProt JSON schema (see `BUILT_ENTRIES`): sequence from the structure's residues
@@ -458,7 +460,9 @@ class MirrorHandler(BaseHTTPRequestHandler):
         fmt = (query.get("format") or ["json"])[0]
         if rest in ("search", "stream"):
             text = (query.get("query") or [""])[0]
-            raise _json_reply(200, {"results": self.store.search(text)})
+            if _is_lookup(text):
+                raise _json_reply(200, {"results": self.store.search(text)})
+            raise search_page(self.store, query, self._base_url(prefix))
         match = re.fullmatch(r"([^/.]+)(?:\.(json|fasta))?", rest)
         if match is None:
             return
@@ -669,6 +673,81 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     return (start, end) if start <= end and start < size else None
+
+
+# --------------------------------------------------------------------- UniProt search with paging
+
+#: UniProt's page sizes: 25 unless `size` says otherwise, at most 500.
+SEARCH_DEFAULT_SIZE, SEARCH_MAX_SIZE = 25, 500
+_LOOKUP_TERM = re.compile(r"^\(?\s*(id|accession)\s*:", re.IGNORECASE)
+_SEARCH_TERM = re.compile(
+    r"^(?:(?P<all>\*)|reviewed:(?P<reviewed>true|false)|organism_id:(?P<organism>\d+)"
+    r"|length:\[(?P<low>\d+|\*) TO (?P<high>\d+|\*)\])$",
+    re.IGNORECASE,
+)
+
+
+def _is_lookup(query: str) -> bool:
+    """`id:X OR accession:Y` lookups (entry names, accessions) are answered as before, unpaged."""
+    terms = re.split(r"\s+OR\s+", query.strip(), flags=re.IGNORECASE)
+    return bool(query.strip()) and all(_LOOKUP_TERM.match(t.strip()) for t in terms)
+
+
+def _search_filter(query: str):
+    """A predicate for the search terms the mirror understands, joined by AND: `*`,
+    `reviewed:true|false`, `organism_id:N`, `length:[A TO B]` (either bound may be `*`).
+    Anything else is refused with UniProt's 400, naming what the mirror knows."""
+    tests = []
+    for term in re.split(r"\s+AND\s+", query.strip().strip("()"), flags=re.IGNORECASE):
+        match = _SEARCH_TERM.match(term.strip().strip("()").strip())
+        if match is None:
+            raise _json_reply(400, {"url": "http://rest.uniprot.org/uniprotkb/search", "messages": [
+                f"The mirror does not understand the query term '{term.strip()}': it knows *, reviewed:true|false, "
+                "organism_id:N, length:[A TO B], joined by AND, and id:/accession: lookups joined by OR."]})
+        if match["reviewed"]:
+            wanted = match["reviewed"].lower() == "true"
+            tests.append(lambda e, w=wanted: ("unreviewed" not in e["entryType"].lower()) == w)
+        elif match["organism"]:
+            tests.append(lambda e, o=int(match["organism"]): (e.get("organism") or {}).get("taxonId") == o)
+        elif match["low"]:
+            low = 0 if match["low"] == "*" else int(match["low"])
+            high = 10**9 if match["high"] == "*" else int(match["high"])
+            tests.append(lambda e, lo=low, hi=high: lo <= len(e["sequence"]["value"]) <= hi)
+    return lambda entry: all(test(entry) for test in tests)
+
+
+def search_page(store: FixtureStore, params: dict, base_url: str) -> _Reply:
+    """One page of a UniProt search over the recorded and built entries, in accession order,
+    paged as UniProt pages: `size`, an opaque `cursor`, the next page's address in a
+    `Link: <...>; rel="next"` header and the hit count in `X-Total-Results`."""
+    query = (params.get("query") or [""])[0]
+    keep = _search_filter(query)
+    try:
+        size = int((params.get("size") or [SEARCH_DEFAULT_SIZE])[0])
+        offset = int((params.get("cursor") or ["0"])[0], 36)
+    except ValueError:
+        raise _json_reply(400, {"messages": ["Invalid size or cursor"]}) from None
+    if not 1 <= size <= SEARCH_MAX_SIZE:
+        raise _json_reply(400, {"messages": [f"Invalid size: it must be 1 to {SEARCH_MAX_SIZE}"]})
+    hits = sorted((e for e in store.all_entries() if keep(e)), key=lambda e: e["primaryAccession"])
+    page = hits[offset:offset + size]
+    headers = {"X-Total-Results": str(len(hits))}
+    if offset + size < len(hits):
+        following = {key: values[0] for key, values in params.items() if key != "cursor"}
+        following["cursor"] = _base36(offset + size)
+        link = f"{base_url}/uniprotkb/search?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in following.items())
+        headers["Link"] = f'<{link}>; rel="next"'
+    return _json_reply(200, {"results": page}, headers)
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if number == 0:
+            return text
 
 
 def _protein_name(entry: dict) -> str | None:

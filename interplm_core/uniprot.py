@@ -327,7 +327,7 @@ def parse_entry(data: dict) -> UniProtEntry:
     return UniProtEntry(
         accession=str(accession),
         entry_name=str(data.get("uniProtkbId", "")),
-        protein_name=_protein_name(data.get("proteinDescription") or {}),
+        protein_name=protein_name(data.get("proteinDescription") or {}),
         gene=gene,
         organism=str((data.get("organism") or {}).get("scientificName", "")),
         sequence=sequence,
@@ -338,7 +338,8 @@ def parse_entry(data: dict) -> UniProtEntry:
     )
 
 
-def _protein_name(description: dict) -> str:
+def protein_name(description: dict) -> str:
+    """The recommended (else submitted, else alternative) full name of a `proteinDescription`."""
     for key in ("recommendedName",):
         name = ((description.get(key) or {}).get("fullName") or {}).get("value")
         if name:

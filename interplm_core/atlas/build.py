@@ -28,7 +28,7 @@ from .database import create_database
 from .engine_local import run_local
 from .engine_ray import RayOptions, run_ray
 from .feature_map import MAP_METHODS, feature_map, unit_decoder
-from .layout import FORMAT_VERSION, AtlasLayout, check_resumable, remove_atlas
+from .layout import FORMAT_VERSION, AtlasLayout, check_resumable, only_fetched_corpus, remove_atlas
 from .merge import merge_layer
 from .shard import ShardParams, ShardResult
 from .shard_store import clear_partial_shards, write_shard
@@ -92,7 +92,7 @@ def build_atlas(
     existing = layout.read_manifest()
     if existing is not None:
         check_resumable(existing, manifest, layout.root)
-    elif layout.root.exists() and any(layout.root.iterdir()):
+    elif layout.root.exists() and not only_fetched_corpus(layout.root):
         raise InputError(f"{layout.root} exists and is not an atlas: choose an empty or new --out directory.")
     manifest["state"] = "building"
     layout.write_manifest(manifest)

@@ -6,6 +6,7 @@
     PATH/layer_L/maxima.npy       per-feature global maximum of the RAW feature (float32)
     PATH/layer_L/decoder_unit.npy unit decoder directions [F, D] (similar features)
     PATH/atlas.duckdb             the merged, queryable atlas (written last)
+    PATH/uniprot/                 the corpus fetched by `--uniprot-query` (atlas/uniprot_corpus.py)
 
 A shard directory appears only once complete (written under a temporary name, then
 renamed), so after a kill the build knows exactly which shards to redo.
@@ -22,6 +23,8 @@ from pathlib import Path
 from ..errors import InputError
 
 MANIFEST = "manifest.json"
+#: Folder of a corpus fetched from a UniProt search; it is written before the manifest.
+UNIPROT_FOLDER = "uniprot"
 DATABASE = "atlas.duckdb"
 FORMAT_VERSION = 1
 #: Manifest entries that must match for a build to resume into an existing directory.
@@ -91,6 +94,11 @@ def remove_atlas(root: Path) -> None:
     """Delete an atlas directory, but only one that looks like an atlas."""
     if not root.exists():
         return
-    if not (root / MANIFEST).is_file() and any(root.iterdir()):
+    if not (root / MANIFEST).is_file() and not only_fetched_corpus(root):
         raise InputError(f"{root} exists and is not an atlas: refusing to overwrite it.")
     shutil.rmtree(root)
+
+
+def only_fetched_corpus(root: Path) -> bool:
+    """True for an empty folder, or one holding nothing but a (partly) fetched UniProt corpus."""
+    return all(p.name == UNIPROT_FOLDER and p.is_dir() for p in root.iterdir())
