@@ -34,6 +34,20 @@ def feature_label(feature: int) -> str:
     return f"f{int(feature)}"
 
 
+#: Longest named y-axis label of the heatmap ("f5190 · Disulfide bond 30–148 (F1 0.91)"); the hover has it whole.
+MAX_AXIS_LABEL = 44
+
+
+def named_feature_label(feature: int, name: str | None) -> str:
+    """'f5190 · Disulfide bond 30–148 (F1 0.91)', cut to MAX_AXIS_LABEL; 'f5190' without a name.
+    The feature id comes first and is followed by a space, so a click on the label reads back
+    with `feature_from_label(label.split(" ")[0])`."""
+    if not name:
+        return feature_label(feature)
+    text = f"{feature_label(feature)} · {name}"
+    return text if len(text) <= MAX_AXIS_LABEL else text[:MAX_AXIS_LABEL - 1] + "…"
+
+
 def feature_from_label(label: object) -> int | None:
     """Feature id from a y-axis label such as 'f1234' (None for anything else)."""
     match = _FEATURE_LABEL.match(str(label).strip())
@@ -79,7 +93,8 @@ def heatmap_figure(
     residue_error: Sequence[float] | None = None,
     selected: Sequence[int] = (),
     dark: bool = False,
-    feature_notes: Mapping[int, str] | None = None,
+    feature_names: Mapping[int, str] | None = None,
+    percentiles: np.ndarray | None = None,
     height: int | None = None,
 ) -> go.Figure:
     """Residues x features heatmap with annotation, pLDDT and error tracks on a shared x axis.
@@ -88,7 +103,11 @@ def heatmap_figure(
     grows with the number of features. Tick labels are at least `TICK_FONT` px, readable on
     a projector.
 
-    `feature_notes` (feature -> text, e.g. the atlas's best concept) is added to the hover.
+    `feature_names` (feature -> its best label: atlas concept or annotation on this protein)
+    name the rows (cut to MAX_AXIS_LABEL) and appear whole in the hover; `percentiles`
+    [K, L] (one row per drawn feature: each activation's percentile in the atlas) too.
+    Normalised colours top out at 1 and the colour bar says "≥ 1" there: larger values
+    exist (the scale is 1 at the Swiss-Prot maximum) and the hover shows them as they are.
 
     `activations` is the full [L, F] matrix (or any matrix whose columns are indexed by
     feature id); only the `features` columns are drawn, top to bottom in that order.
@@ -100,7 +119,8 @@ def heatmap_figure(
     # NumPy string arrays, not lists: Plotly validates and copies them without a per-item
     # Python loop (a 685-residue figure took ~220 ms to build from lists, ~80 ms this way).
     x = np.array(residue_labels(sequence), dtype=str)
-    y = np.array([feature_label(f) for f in features], dtype=str)
+    names = feature_names or {}
+    y = np.array([named_feature_label(f, names.get(f)) for f in features], dtype=str)
     z = activations[:, features].T if features else np.zeros((0, length), dtype=np.float32)
     zmax = 1.0 if normalized else float(max(z.max(initial=0.0), 1e-6))
     extra = _track_rows(tracks or {}, plddt, residue_error)
@@ -110,11 +130,12 @@ def heatmap_figure(
                         row_heights=heights)
     fig.add_trace(go.Heatmap(
         x=x, y=y, z=z, zmin=0.0, zmax=zmax, colorscale=_activation_colorscale(dark),
-        text=_cell_notes(z, _annotations_by_position(tracks or {}, length), features, feature_notes or {}),
-        hovertemplate="<b>%{x}</b> · feature %{y}<br>activation %{z:.3f}%{text}<extra></extra>",
+        text=_cell_notes(z, _annotations_by_position(tracks or {}, length), features, names, percentiles),
+        hovertemplate="<b>%{x}</b> · %{y}<br>activation %{z:.3f}%{text}<extra></extra>",
         xgap=0, ygap=1,
         colorbar=dict(title=dict(text="activation" + ("" if normalized else " (raw)"), side="right"),
-                      len=min(1.0, heat_height / sum(heights) + 0.1), y=1.0, yanchor="top", thickness=12),
+                      len=min(1.0, heat_height / sum(heights) + 0.1), y=1.0, yanchor="top", thickness=12,
+                      **_colorbar_ticks(normalized)),
         name="activations",
     ), row=1, col=1)
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
@@ -146,7 +167,7 @@ def heatmap_figure(
                      tickfont=dict(size=TICK_FONT))
     for i, feature in enumerate(selected[:len(FEATURE_COLOURS)]):
         if feature in features:
-            fig.add_annotation(xref="paper", yref="y", x=1.0, xanchor="left", y=feature_label(feature),
+            fig.add_annotation(xref="paper", yref="y", x=1.0, xanchor="left", y=str(y[features.index(feature)]),
                                text="●", showarrow=False, font=dict(color=FEATURE_COLOURS[i], size=14))
     fig.update_xaxes(type="category", tickangle=0, showgrid=False, nticks=min(length, 15),
                      tickfont=dict(size=TICK_FONT))
@@ -172,17 +193,29 @@ def _outline_row(fig: go.Figure, index: int, colour: str, name: str, **where) ->
                       name=name if rim == colour else f"{name} rim", **where)
 
 
+def _colorbar_ticks(normalized: bool) -> dict:
+    """Normalised scale: ticks 0..1 with "≥ 1" at the top (colours clip there, values do not)."""
+    if not normalized:
+        return {}
+    ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
+    return {"tickvals": ticks, "ticktext": ["0", "0.25", "0.5", "0.75", "≥ 1"]}
+
+
 def _cell_notes(z: np.ndarray, annotations_at: list[str], features: Sequence[int],
-                notes: Mapping[int, str]) -> np.ndarray:
-    """Hover suffix per cell [feature, residue]: the UniProt annotations at the residue and
-    the feature's atlas concept, on the cells where the feature fires.
+                names: Mapping[int, str], percentiles: np.ndarray | None) -> np.ndarray:
+    """Hover suffix per cell [feature, residue]: the feature's full name, its atlas percentile,
+    and the UniProt annotations at the residue, on the cells where the feature fires.
 
     Silent cells get none: the annotation track under the heatmap shows them, and repeating
     every annotation in every cell made a densely annotated protein's figure megabytes
     (polyubiquitin: 0.8 MB of hover text for 30 features).
     """
-    concept = np.array([f"<br>atlas: {notes[f]}" if notes.get(f) else "" for f in features], dtype=object)
-    cells = np.array(annotations_at, dtype=object)[None, :] + concept[:, None]
+    named = np.array([f"<br>{feature_label(f)} · {names[f]}" if names.get(f) else "" for f in features], dtype=object)
+    cells = named[:, None] + np.array(annotations_at, dtype=object)[None, :]
+    if percentiles is not None and len(features):
+        ranks = np.char.add(np.char.add("<br>", np.char.mod("%.1f", np.asarray(percentiles, dtype=float))),
+                            " percentile in the atlas")
+        cells = named[:, None] + ranks.astype(object) + np.array(annotations_at, dtype=object)[None, :]
     return np.where(z > 0, cells, "").astype(str)
 
 

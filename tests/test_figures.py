@@ -56,7 +56,7 @@ def test_heatmap_cells_carry_hover_and_tracks_share_the_axis():
     assert isinstance(heat, go.Heatmap) and heat.zmin == 0 and heat.zmax == 1
     assert list(heat.y) == ["f3", "f7"] and list(heat.x)[:2] == ["M1", "K2"]
     assert np.asarray(heat.z).shape == (2, 6)
-    assert "%{z:.3f}" in heat.hovertemplate and "feature %{y}" in heat.hovertemplate
+    assert "%{z:.3f}" in heat.hovertemplate and "%{y}" in heat.hovertemplate
     assert heat.text[0][1] == "<br>Active site 2"  # f3 fires at K2: its annotation in the hover
     assert heat.text[1][1] == "" and heat.text[0][2] == ""  # silent cells: the track shows it
     names = [t.name for t in fig.data]
@@ -116,17 +116,27 @@ def test_export_image_svg_and_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_heatmap_hover_carries_the_atlas_concept_of_each_feature():
+def test_heatmap_names_features_and_shows_percentiles():
     from interplm_core.figures import heatmap_figure
 
     acts = np.zeros((4, 10), np.float32)
     acts[1, 3] = 0.8
-    fig = heatmap_figure("MKTA", acts, [3, 5], feature_notes={3: "Active site (F1 0.71)"})
+    acts[2, 5] = 1.7  # above the Swiss-Prot maximum: darkest colour, real value in the hover
+    long_name = "Domain: A very long domain description indeed 120–300 (F1 0.66)"
+    fig = heatmap_figure("MKTA", acts, [3, 5], feature_names={3: "Active site 2 (F1 0.71)", 5: long_name},
+                         percentiles=np.array([[0, 97.25, 0, 0], [0, 0, 100, 0]]), selected=[5])
     heat = fig.data[0]
-    # feature 3: the concept where it fires (residue K2), not on its silent residues
-    assert list(heat.text[0]) == ["", "<br>atlas: Active site (F1 0.71)", "", ""]
-    assert list(heat.text[1]) == [""] * 4  # feature 5 has no concept
-    assert "%{text}" in heat.hovertemplate
+    assert list(heat.y) == ["f3 · Active site 2 (F1 0.71)", "f5 · " + long_name[:figures.MAX_AXIS_LABEL - 6] + "…"]
+    assert len(heat.y[1]) == figures.MAX_AXIS_LABEL
+    assert [figures.feature_from_label(label.split(" ")[0]) for label in heat.y] == [3, 5]  # clicks still read
+    # feature 3: its full name and percentile where it fires (residue K2), nothing on silent residues
+    assert list(heat.text[0]) == ["", "<br>f3 · Active site 2 (F1 0.71)<br>97.2 percentile in the atlas", "", ""]
+    assert heat.text[1][2] == f"<br>f5 · {long_name}<br>100.0 percentile in the atlas"
+    assert np.asarray(heat.z)[1][2] == pytest.approx(1.7) and heat.zmax == 1.0
+    assert list(heat.colorbar.ticktext)[-1] == "≥ 1" and list(heat.colorbar.tickvals)[-1] == 1.0
+    assert fig.layout.annotations[0].y == heat.y[1]  # the selection dot sits on the named row
+    raw = heatmap_figure("MKTA", acts, [3], normalized=False)
+    assert raw.data[0].colorbar.ticktext is None and list(raw.data[0].y) == ["f3"]
 
 
 def _export_fixture(track_names):

@@ -35,3 +35,29 @@ def feature_histograms(feature_ids: np.ndarray, values: np.ndarray, feature_coun
     """Counts [feature_count, BIN_COUNT] of positive `values` observed for `feature_ids`."""
     flat = feature_ids.astype(np.int64) * BIN_COUNT + bin_of(values)
     return np.bincount(flat, minlength=feature_count * BIN_COUNT).reshape(feature_count, BIN_COUNT)
+
+
+def percentiles(counts: np.ndarray, silent: int, values: np.ndarray) -> np.ndarray:
+    """Percent of the corpus's residues at or below each of `values`, from one feature's
+    histogram `counts` [BIN_COUNT] and its number of `silent` (zero) residues.
+
+    Within a bin the count is spread evenly in log scale (linearly in the first bin, which
+    starts at 0; the open last bin counts half), so a value between two edges gets a
+    percentile between theirs. Zero and below: the share of silent residues.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = silent + counts.sum()
+    values = np.asarray(values, dtype=np.float64)
+    if total <= 0:
+        return np.zeros(values.shape)
+    below = silent + np.concatenate(([0.0], np.cumsum(counts)))  # residues below bin i's low edge
+    positive = np.maximum(values, np.finfo(np.float64).tiny)
+    index = np.clip(bin_of(positive.astype(np.float32)), 0, BIN_COUNT - 1)
+    edges = np.asarray(EDGES, dtype=np.float64)
+    low = np.where(index > 0, edges[np.maximum(index - 1, 0)], 0.0)
+    high = np.where(index < len(edges), edges[np.minimum(index, len(edges) - 1)], np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(index == 0, positive / high, np.log(positive / low) / np.log(high / low))
+    share = np.where(index == BIN_COUNT - 1, 0.5, np.clip(share, 0.0, 1.0))
+    result = (below[index] + share * counts[index]) / total * 100
+    return np.where(values > 0, result, silent / total * 100)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .feature_map import similar_features
+from .histogram import percentiles
 from .layout import AtlasLayout
 
 ATLAS_ENV = "INTERPLM_ATLAS"
@@ -125,6 +126,25 @@ class FeatureAtlas:
         counts = self.feature(layer, feature)["histogram"]
         bins = self._query("SELECT bin, low, high FROM histogram_bins ORDER BY bin")
         return bins.assign(count=counts)
+
+    def percentiles(self, layer: int, features: list[int], values: np.ndarray) -> np.ndarray:
+        """Percentile of each activation in its feature's distribution over the corpus's residues.
+
+        `values` is [L, K] for the K `features` (on this atlas's scale); returns [L, K] percents
+        (see histogram.percentiles for the rule within a bin).
+        """
+        self.check(layer)
+        features = [int(f) for f in features]
+        rows = self._query(
+            "SELECT feature, histogram, active_residues FROM features WHERE layer = ? AND feature IN (SELECT unnest(?))",
+            [layer, features],
+        ).set_index("feature")
+        total = int(self.manifest["residues"])
+        out = np.zeros(np.shape(values), dtype=np.float64)
+        for k, feature in enumerate(features):
+            row = rows.loc[feature]
+            out[:, k] = percentiles(np.asarray(row["histogram"]), total - int(row["active_residues"]), values[:, k])
+        return out
 
     def top_examples(self, layer: int, feature: int, k: int | None = None) -> pd.DataFrame:
         """The feature's top proteins: rank, record id, peak position and activation, sequence window."""
