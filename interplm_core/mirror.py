@@ -701,9 +701,10 @@ def _search_filter(query: str):
     for term in re.split(r"\s+AND\s+", query.strip().strip("()"), flags=re.IGNORECASE):
         match = _SEARCH_TERM.match(term.strip().strip("()").strip())
         if match is None:
-            raise _json_reply(400, {"url": "http://rest.uniprot.org/uniprotkb/search", "messages": [
-                f"The mirror does not understand the query term '{term.strip()}': it knows *, reviewed:true|false, "
-                "organism_id:N, length:[A TO B], joined by AND, and id:/accession: lookups joined by OR."]})
+            message = (f"The mirror does not understand the query term '{term.strip()}': it knows *, "
+                       "reviewed:true|false, organism_id:N, length:[A TO B], joined by AND, and id:/accession: "
+                       "lookups joined by OR.")
+            raise _json_reply(400, {"url": "http://rest.uniprot.org/uniprotkb/search", "messages": [message]})
         if match["reviewed"]:
             wanted = match["reviewed"].lower() == "true"
             tests.append(lambda e, w=wanted: ("unreviewed" not in e["entryType"].lower()) == w)
