@@ -6,8 +6,9 @@ import streamlit as st
 from interplm_core import figures, structure_view
 from interplm_core.session import top_residues
 from ui import panels, steer_views
+from ui.annotations import feature_names, feature_title
 from ui.atlas_views import (
-    best_concept_labels,
+    atlas_percentiles,
     current_atlas,
     render_atlas_section,
     render_feature_map,
@@ -48,11 +49,15 @@ c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1]
                 on_change=_choose)
 feature = int(st.session_state["feature_id"])
 values = result.activations[:, feature]
-c2.markdown(f"### f{feature} on {protein.title}")
-# The amino-acid lens names the feature in one word only when the atlas has no concept for it.
-lens_word = "" if feature in best_concept_labels(protein.layer) else steer_views.lens_label(feature, protein)
-c2.caption(f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} · max {values.max():.3f} · "
-           f"fires on {(values > 0).sum()} of {len(values)} residues" + (f" · lens {lens_word}" if lens_word else ""))
+names = feature_names(protein)
+c2.markdown(f"### {feature_title(feature, names)} on {protein.title}")
+# The amino-acid lens names the feature in one word only when neither the atlas nor this protein's
+# annotations name it.
+lens_word = "" if feature in names else steer_views.lens_label(feature, protein)
+rank = atlas_percentiles(protein.layer, protein.normalized, [feature], values.max(keepdims=True)[:, None])
+c2.caption(f"Layer {protein.layer}, {'normalised' if protein.normalized else 'raw'} · max {values.max():.3f}"
+           + (f" ({rank[0, 0]:.1f} percentile in the atlas)" if rank is not None else "")
+           + f" · fires on {(values > 0).sum()} of {len(values)} residues" + (f" · lens {lens_word}" if lens_word else ""))
 
 scale = structure_view.colour_scale([values], protein.normalized)
 threshold = st.slider("Firing threshold (share of the colour scale)", 0.0, 1.0, 0.3, 0.05, key="feature_threshold")

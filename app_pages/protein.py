@@ -8,10 +8,13 @@ import html
 
 import streamlit as st
 
+from interplm_core.esm_embed import window_note
 from interplm_core.palette import FEATURE_COLOURS
-from interplm_core.registry import MODELS
+from interplm_core.registry import MODELS, get_model_spec
 from interplm_core.session import EXAMPLES, ProteinRequest, top_residues
 from ui import panels, resources
+from ui.annotations import feature_names, feature_title, render_annotations_panel
+from ui.atlas_views import atlas_percentiles
 from ui.exports import render_exports
 from ui.loader import load_into_session, recompute, show_error
 from ui.screen import window_size
@@ -44,9 +47,9 @@ def input_form(with_model: bool) -> None:
     source = st.radio("Input", SOURCES, key="source", horizontal=True, format_func=SOURCE_LABELS.get)
     upload = None
     if source == "Example":
-        cols = st.columns(len(EXAMPLES))
-        for col, (acc, (label, _)) in zip(cols, EXAMPLES.items()):
-            if col.button(f"{acc}\n\n{label}", key=f"example_{acc}", width="stretch"):
+        cols = st.columns(2)
+        for i, (acc, (label, _)) in enumerate(EXAMPLES.items()):  # two per row: labels are never cut
+            if cols[i % 2].button(f"**{acc}** · {label}", key=f"example_{acc}", width="stretch"):
                 st.session_state["query"] = acc
                 asked["request"] = ProteinRequest.example(acc)
     elif source == "UniProt":
@@ -84,7 +87,7 @@ def view_options(protein) -> None:
     model_controls()
     panels.heatmap_controls()
     if protein is not None:
-        panels.feature_chooser(panels.displayed_features(protein))
+        panels.feature_chooser(panels.displayed_features(protein), names=feature_names(protein))
 
 
 protein = st.session_state.get("protein")
@@ -109,10 +112,14 @@ if asked["request"] is not None and load_into_session(asked["request"], activity
 
 protein = st.session_state.get("protein")
 if protein is None:
-    if st.session_state["source"] == "Example":
-        st.info("Click one of the examples above to analyse it.")
-    else:
-        st.info("Enter a UniProt accession, a sequence or a file above and press **Analyse**.")
+    st.info(
+        f"A **feature** is one of the {spec.dict_size:,} directions the InterPLM sparse autoencoder finds in ESM-2's "
+        "view of each residue; many track a piece of biology (a binding site, a disulfide bond, a domain). "
+        "The **heatmap** shows which features fire on which residues of your protein, each named after the "
+        "annotation it matches best. Pick an example above (or enter a UniProt accession or a sequence and press "
+        "**Analyse**), then click a row of the heatmap or an annotation to see those features on the 3D structure.",
+        icon=":material/lightbulb:",
+    )
     st.stop()
 wanted = (st.session_state["model"], st.session_state["layer"], st.session_state["normalized"])
 if (protein.model, protein.layer, protein.normalized) != wanted:
@@ -129,6 +136,8 @@ summary = (
     f"SAE reconstruction: {result.fraction_variance_explained:.1%} of variance explained (MSE {result.mse:.4f})"
     + (" · from cache" if result.from_cache else "")
 )
+long_chain = window_note(len(protein.record.sequence), get_model_spec(result.model).max_residues)
+names = feature_names(protein)
 features = panels.displayed_features(protein)
 
 
@@ -137,10 +146,14 @@ def selected_panel() -> None:
     selected = st.session_state["selected"]
     if not selected:
         st.caption("Click a row of the heatmap (or use the chooser above) to select up to three features.")
-    for f, colour in zip(selected, FEATURE_COLOURS):
+    peaks = result.activations[:, selected].max(axis=0, keepdims=True) if selected else None
+    ranks = atlas_percentiles(protein.layer, result.normalized, list(selected), peaks) if selected else None
+    for k, (f, colour) in enumerate(zip(selected, FEATURE_COLOURS)):
         values = result.activations[:, f]
         where = ", ".join(f"{residue}{position} ({value:.2f})" for position, residue, value in top_residues(result, f))
-        st.markdown(f"<span style='color:{colour}'>■</span> **f{f}** · max {values.max():.3f} · "
+        rank = f" ({ranks[0, k]:.1f} percentile in the atlas)" if ranks is not None else ""
+        title = html.escape(feature_title(f, names))
+        st.markdown(f"<span style='color:{colour}'>■</span> **{title}** · max {values.max():.3f}{rank} · "
                     f"fires on {(values > 0).sum()} residues  \n{html.escape(where) or 'silent here'}",
                     unsafe_allow_html=True)
     if selected:
@@ -160,17 +173,22 @@ if presenting:
     st.caption(summary)
     for note in protein.notes:
         st.caption(note)
+    if long_chain:
+        st.caption(long_chain)
     selected_panel()
 else:
     st.subheader(protein.title)
     st.caption(summary)
     for note in protein.notes:
         st.caption(note)
+    if long_chain:
+        st.warning(long_chain, icon=":material/view_week:")
     panels.heatmap_controls()
-    panels.feature_chooser(features)
+    panels.feature_chooser(features, names=names)
     # The heatmap is drawn above the structure but built after it: the browser draws the 3D view
     # while the server builds the (larger) figure, instead of one after the other.
     heatmap_slot = st.container()
+    render_annotations_panel(protein)
     left, right = st.columns([3, 2])
     with left:
         st.markdown("#### Structure")

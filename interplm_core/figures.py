@@ -13,6 +13,7 @@ readable. No Streamlit import here: the CLI and notebooks can use the same figur
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, Sequence
 
@@ -45,7 +46,8 @@ def named_feature_label(feature: int, name: str | None) -> str:
     if not name:
         return feature_label(feature)
     text = f"{feature_label(feature)} · {name}"
-    return text if len(text) <= MAX_AXIS_LABEL else text[:MAX_AXIS_LABEL - 1] + "…"
+    text = text if len(text) <= MAX_AXIS_LABEL else text[:MAX_AXIS_LABEL - 1] + "…"
+    return html.escape(text, quote=False)  # names may come from uploaded tracks: text, never markup
 
 
 def feature_from_label(label: object) -> int | None:
@@ -210,7 +212,8 @@ def _cell_notes(z: np.ndarray, annotations_at: list[str], features: Sequence[int
     every annotation in every cell made a densely annotated protein's figure megabytes
     (polyubiquitin: 0.8 MB of hover text for 30 features).
     """
-    named = np.array([f"<br>{feature_label(f)} · {names[f]}" if names.get(f) else "" for f in features], dtype=object)
+    named = np.array([f"<br>{feature_label(f)} · {html.escape(names[f], quote=False)}" if names.get(f) else ""
+                      for f in features], dtype=object)
     cells = named[:, None] + np.array(annotations_at, dtype=object)[None, :]
     if percentiles is not None and len(features):
         ranks = np.char.add(np.char.add("<br>", np.char.mod("%.1f", np.asarray(percentiles, dtype=float))),

@@ -124,16 +124,19 @@ def score_overlap(activations: np.ndarray, annotations: list[Annotation], thresh
     length, features = activations.shape
     kept = [a for a in annotations if 1 <= a.start <= a.end <= length]
     residues = tuple(tuple(p for p in a.residues() if 1 <= p <= length) for a in kept)
-    labels = np.zeros((len(kept), length), dtype=np.float64)  # [A, L]
+    labels = np.zeros((len(kept), length), dtype=np.float32)  # [A, L]; counts stay exact in float32
     for i, positions in enumerate(residues):
         labels[i, np.array(positions, dtype=int) - 1] = 1.0
-    positives = labels.sum(axis=1)[:, None]  # [A, 1]
-    shape = (len(kept), features)
+    positives = labels.sum(axis=1, dtype=np.float64)[:, None]  # [A, 1]
+    # Only features that fire somewhere can score: the SAE leaves most of the 10,240 silent.
+    live = np.flatnonzero(activations.max(axis=0, initial=0) > min(thresholds)) if length else np.zeros(0, int)
+    values = activations[:, live]
+    shape = (len(kept), len(live))
     best = {name: np.zeros(shape) for name in ("f1", "precision", "recall", "threshold")}
     for t in thresholds:
-        on = activations > t  # [L, F]
-        activated = on.sum(axis=0)[None, :]  # [1, F]
-        tp = np.rint(labels @ on.astype(np.float64))  # [A, F]
+        on = values > t  # [L, K]
+        activated = on.sum(axis=0)[None, :]  # [1, K]
+        tp = np.rint(labels @ on.astype(np.float32)).astype(np.float64)  # [A, K]
         precision = np.divide(tp, activated, out=np.zeros(shape), where=activated > 0)
         recall = np.divide(tp, positives, out=np.zeros(shape), where=positives > 0)
         total = precision + recall
@@ -142,6 +145,11 @@ def score_overlap(activations: np.ndarray, annotations: list[Annotation], thresh
         for name, value in (("f1", f1), ("precision", precision), ("recall", recall)):
             best[name] = np.where(better, value, best[name])
         best["threshold"] = np.where(better, float(t), best["threshold"])
+    full = {}
+    for name, value in best.items():
+        full[name] = np.zeros((len(kept), features))
+        full[name][:, live] = value
+    best = full
     return OverlapTable(tuple(kept), residues, length, best["f1"], best["precision"], best["recall"],
                         best["threshold"])
 

@@ -72,6 +72,18 @@ def best_concept_labels(layer: int) -> dict[int, str]:
     return _best_concepts(*_atlas_location(), layer)
 
 
+def atlas_percentiles(layer: int, normalized: bool, features: list[int], values: np.ndarray) -> np.ndarray | None:
+    """Percentiles [L, K] of `values` (the K `features`' activations) in the atlas, or None
+    without an atlas of this layer on the same scale (normalised vs raw)."""
+    try:
+        atlas = current_atlas()
+    except InterPLMError:
+        return None
+    if atlas is None or layer not in atlas.layers or (atlas.scale == "normalized") != normalized or not features:
+        return None
+    return atlas.percentiles(layer, features, values)
+
+
 def open_feature(feature: int) -> None:
     """Make `feature` the one shown: first in the page's selection, and in OPEN_KEY."""
     st.session_state[OPEN_KEY] = int(feature)

@@ -10,18 +10,19 @@ import numpy as np
 import streamlit as st
 
 from interplm_core import figures, palette, structure_view
-from interplm_core.ranking import SORT_CHOICES, rank_features
+from interplm_core.ranking import rank_features
 from interplm_core.session import LoadedProtein, plddt_per_position
 
 from . import resources
-from .atlas_views import best_concept_labels
+from .annotations import chip_label, feature_names, overlap_table
+from .atlas_views import atlas_percentiles
 from .chart_clicks import chart_clicks
 from .screen import is_dark
-from .state import MAX_SELECTED, set_selected
+from .state import MAX_SELECTED, SORT_OPTIONS, set_selected
 from .viewer3d import live_viewer
 
 SORT_LABELS = {"max": "highest activation", "mean": "mean activation", "first": "first position",
-               "clustered": "clustered (co-firing together)"}
+               "clustered": "clustered (co-firing together)", "annotation": "by annotation match"}
 
 
 def select_clicked(point: dict) -> None:
@@ -46,38 +47,48 @@ def _sync_from_widget() -> None:
     st.session_state["selected"] = list(st.session_state.get("selected_widget", []))[:MAX_SELECTED]
 
 
-def feature_chooser(options: list[int], key: str = "selected_widget") -> list[int]:
-    """Multiselect fallback for selecting features (the heatmap click does the same)."""
+def feature_chooser(options: list[int], key: str = "selected_widget", names: dict[int, str] | None = None) -> list[int]:
+    """Multiselect fallback for selecting features (the heatmap click does the same); chips
+    carry each feature's best label (`names`)."""
     selected = st.session_state["selected"]
     opts = list(dict.fromkeys(list(selected) + list(options)))
     if st.session_state.get(key) != selected:
         st.session_state[key] = list(selected)
     st.multiselect(
         "Selected features (up to 3; or click a row of the heatmap)", opts, key=key, max_selections=MAX_SELECTED,
-        format_func=lambda f: f"f{f}", on_change=_sync_from_widget,
+        format_func=chip_label(names or {}), on_change=_sync_from_widget,
     )
     return st.session_state["selected"]
 
 
 def displayed_features(protein: LoadedProtein) -> list[int]:
-    return rank_features(protein.result.activations, int(st.session_state["top_n"]), st.session_state["sort"])
+    """The heatmap's rows: the top N in the chosen order, then any selected feature not among them
+    (so a selection made elsewhere, e.g. from the Annotations panel, is always outlined)."""
+    n, order = int(st.session_state["top_n"]), st.session_state["sort"]
+    activations = protein.result.activations
+    if order == "annotation":
+        shown = overlap_table(protein).order_by_annotation(n, rank_features(activations, n, "max"))
+    else:
+        shown = rank_features(activations, n, order)
+    return shown + [f for f in st.session_state.get("selected", []) if f not in shown]
 
 
 def heatmap_controls() -> None:
     c1, c2 = st.columns([1, 2])
     c1.slider("Top features (N)", 5, 100, key="top_n", step=5)
-    c2.radio("Order by", SORT_CHOICES, key="sort", horizontal=True, format_func=lambda s: SORT_LABELS[s])
+    c2.radio("Order by", SORT_OPTIONS, key="sort", horizontal=True, format_func=lambda s: SORT_LABELS[s])
 
 
 def render_heatmap(protein: LoadedProtein, features: list[int], chart_key: str = "heatmap", height: int | None = None):
     """The heatmap with annotation / pLDDT / error tracks; returns the figure (for export)."""
     result = protein.result
     plddt = protein.structure.plddt if protein.structure is not None else None
+    ranks = atlas_percentiles(protein.layer, result.normalized, features, result.activations[:, features])
     fig = figures.heatmap_figure(
         protein.record.sequence, result.activations, features, normalized=result.normalized,
         tracks=protein.tracks(), plddt=plddt, residue_error=result.residue_error,
-        selected=st.session_state["selected"], dark=is_dark(), feature_notes=best_concept_labels(protein.layer),
-        height=height,
+        selected=st.session_state["selected"], dark=is_dark(), feature_names=feature_names(protein),
+        percentiles=ranks.T if ranks is not None else None, height=height,
     )
     st.plotly_chart(
         fig, key=chart_key,

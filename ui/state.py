@@ -17,6 +17,8 @@ from interplm_core.registry import DEFAULT_MODEL, MODELS, get_model_spec
 #: Pasted sequences longer than this stay out of the URL (browsers cap URL length).
 MAX_URL_SEQUENCE = 1500
 MAX_SELECTED = 3
+#: Heatmap orders: the figure's own, and "annotation" (grouped under the annotations they mark, ui/panels.py).
+SORT_OPTIONS = (*SORT_CHOICES, "annotation")
 
 DEFAULTS = {
     "source": "Example",  # Example | UniProt | Sequence | Upload
@@ -84,7 +86,7 @@ def apply_query_params(params: dict) -> None:
         s["normalized"] = False
     if str(params.get("n", "")).isdigit():
         s["top_n"] = min(max(int(params["n"]), 5), 100)
-    if params.get("sort") in SORT_CHOICES:
+    if params.get("sort") in SORT_OPTIONS:
         s["sort"] = params["sort"]
     if params.get("f"):
         s["selected"] = parse_feature_list(params["f"], spec.dict_size)
