@@ -102,10 +102,16 @@ def _cmd_features(args) -> int:
 
 
 def _print_top_features(result, scale: str, top: int) -> None:
+    from .esm_embed import window_note
+    from .registry import get_model_spec
+
     print(
         f"\n{result.record_id}  length {result.length}  layer {result.layer}  {scale}  "
         f"SAE reconstruction: MSE {result.mse:.4g}, variance explained {result.fraction_variance_explained:.1%}"
     )
+    note = window_note(result.length, get_model_spec(result.model).max_residues)
+    if note:
+        print(f"note: {note}")
     print(f"{'rank':>4}  {'feature':>7}  {'max':>8}  {'mean':>8}  {'at':>5}  {'residues':>8}")
     for rank, feat in enumerate(result.top_features(top), start=1):
         residue = result.sequence[feat["argmax_position"] - 1]

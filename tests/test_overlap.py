@@ -162,3 +162,19 @@ def test_user_tracks():
                          ("1\t2\n", "start, end and label")]:
         with pytest.raises(InputError, match=message):
             parse_user_tracks(bad, length=10)
+
+
+def test_long_proteins_say_they_were_computed_in_windows(overlap_env, tmp_path):
+    """More than ESM-2's 1,022 residues: the CLI names the windows (features: stdout; overlap: stderr)."""
+    sequence = ("ACDEFGHIKLMNPQRSTVWY" * 55)  # 1,100 residues
+    proc = run_cli("features", "--sequence", sequence, "--layer", "1", "--out", str(tmp_path / "f.npz"), "--quiet",
+                   env=overlap_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: 1,100 residues is more than ESM-2's 1,022-residue window" in proc.stdout
+    assert "2 overlapping windows (1–1022, 79–1100)" in proc.stdout
+    # each residue is read where it lies farthest from a window edge: the switch is halfway through the overlap
+    assert "residues 1–550 from window 1; 551–1100 from window 2" in proc.stdout
+    long_entry = run_cli("overlap", "--uniprot", "F1MAB7", "--layer", "1", "--json", env=overlap_env)
+    assert long_entry.returncode == 0, long_entry.stderr
+    assert "2 overlapping windows (1–1022, 29–1050)" in long_entry.stderr
+    assert json.loads(long_entry.stdout)["accession"] == "F1MAB7"
