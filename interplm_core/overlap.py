@@ -98,13 +98,26 @@ class OverlapTable:
         return {f: f"{annotation_label(self.annotations[a])} (F1 {score:.2f})"
                 for f, (a, score) in self.best_annotation(min_f1).items()}
 
-    def order_by_annotation(self, candidates: list[int], min_f1: float = NAME_MIN_F1) -> list[int]:
-        """`candidates` regrouped under the annotations they best mark (annotations in sequence
-        order, features by F1 within one), the unmatched ones after, in their given order."""
+    def order_by_annotation(self, n: int, fallback: list[int], min_f1: float = NAME_MIN_F1) -> list[int]:
+        """`n` features grouped under the annotations they best mark: annotations in sequence order,
+        each with an equal share of the rows (its best F1 first; a share an annotation cannot fill
+        goes to the others), then features from `fallback` (e.g. the top by activation) to fill up."""
         best = self.best_annotation(min_f1)
-        position = {a: (ann.start, ann.end, a) for a, ann in enumerate(self.annotations)}
-        matched = sorted((f for f in candidates if f in best), key=lambda f: (position[best[f][0]], -best[f][1], f))
-        return matched + [f for f in candidates if f not in best]
+        groups: dict[int, list[int]] = {}
+        for feature in sorted(best, key=lambda f: (-best[f][1], f)):
+            groups.setdefault(best[feature][0], []).append(feature)
+        order = sorted(groups, key=lambda a: (self.annotations[a].start, self.annotations[a].end, a))
+        taken = dict.fromkeys(order, 0)
+        budget = n
+        while budget > 0 and any(taken[a] < len(groups[a]) for a in order):
+            open_groups = [a for a in order if taken[a] < len(groups[a])]
+            share = max(1, budget // len(open_groups))
+            for a in open_groups:
+                grant = min(share, len(groups[a]) - taken[a], budget)
+                taken[a] += grant
+                budget -= grant
+        shown = [f for a in order for f in groups[a][:taken[a]]]
+        return shown + [f for f in fallback if f not in set(shown)][:n - len(shown)]
 
     def to_json(self, accession: str, layer: int, k: int | None) -> dict:
         """The `overlap --json` answer (the CLI contract of issue 11)."""

@@ -62,6 +62,9 @@ def test_order_by_annotation_groups_features_under_their_annotation(app_env):
     assert grouped and shown[:len(grouped)] == grouped  # named features first
     starts = [table.annotations[best[f][0]].start for f in grouped]
     assert starts == sorted(starts)  # in sequence order of the annotations they mark
+    marked = {best[f][0] for f in best}
+    assert {best[f][0] for f in grouped} == marked  # every annotation that names a feature has a row
+    assert shown[:30] == table.order_by_annotation(30, shown[len(grouped):30])  # then any selected feature
 
 
 def test_long_protein_says_it_was_computed_in_windows(app_env):

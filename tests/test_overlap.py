@@ -150,7 +150,10 @@ def test_names_and_order_follow_the_best_annotation():
     assert table.f1[2, 1] == pytest.approx(2 * 0.3 / 1.3)
     assert table.feature_names() == {0: "Disulfide bond 2–9 (F1 1.00)", 1: "Domain: Kringle 4–6 (F1 1.00)",
                                      2: "Domain: Kringle 4–6 (F1 0.80)"}
-    assert table.order_by_annotation([2, 1, 0]) == [0, 1, 2]
+    assert table.order_by_annotation(3, fallback=[]) == [0, 1, 2]  # the bond (2-9) first, then the domain (4-6)
+    # Equal shares: with 2 rows, each annotation shows its best feature; fallback fills what is left.
+    assert table.order_by_annotation(2, fallback=[]) == [0, 1]
+    assert table.order_by_annotation(5, fallback=[2, 7, 8]) == [0, 1, 2, 7, 8]
     assert [m.feature for m in table.top(1)] == [1, 2]
 
 
