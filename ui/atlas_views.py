@@ -58,6 +58,7 @@ def _atlas_location() -> tuple[str, float] | None:
 def _best_concepts(path: str, manifest_mtime: float, layer: int) -> dict[int, str]:
     points = _open_atlas(path, manifest_mtime).feature_map(layer)
     named = points[points["best_concept"] != ""]
+    # best_f1 is InterPLM's ranking score, f1_per_domain (= f1 for residue-level concepts)
     return {int(f): f"{c} (F1 {s:.2f})" for f, c, s in zip(named["feature"], named["best_concept"], named["best_f1"])}
 
 
@@ -143,8 +144,8 @@ def render_atlas_section(feature: int, layer: int, result) -> None:
     if card["best_concept"]:
         st.markdown(
             f"**Best concept:** {html.escape(str(card['best_concept']))} "
-            f"(F1 {card['best_f1']:.2f}, precision {card['best_precision']:.2f}, recall {card['best_recall']:.2f} "
-            f"at activation > {card['best_threshold']:g})"
+            f"(F1 per domain {card['best_f1_per_domain']:.2f}, F1 {card['best_f1']:.2f}, precision "
+            f"{card['best_precision']:.2f}, recall {card['best_recall']:.2f} at activation > {card['best_threshold']:g})"
         )
     _render_top_proteins(atlas, layer, feature)
     left, right = st.columns(2)
@@ -154,7 +155,8 @@ def render_atlas_section(feature: int, layer: int, result) -> None:
         concepts = atlas.concepts(layer, feature, limit=8)
         if not concepts.empty:
             st.markdown("**Concepts** (best threshold each)")
-            st.table(concepts[["concept", "threshold", "precision", "recall", "f1"]].round(3).set_index("concept"))
+            st.table(concepts[["concept", "threshold", "precision", "recall", "recall_per_domain", "f1",
+                               "f1_per_domain"]].round(3).set_index("concept"))
         _render_similar(atlas, layer, feature)
 
 
