@@ -11,9 +11,9 @@ windows, synthetic weights) go to stderr so stdout stays pure JSON.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from .cli_common import fetch_entry_noted, note, warn_if_synthetic
 from .errors import InputError
 
 #: A saved entry is a few hundred kB at most; refuse anything absurd before parsing it.
@@ -62,22 +62,17 @@ def _cmd_overlap(args) -> int:
     if args.entry is not None:
         entry = read_entry_file(Path(args.entry))
     else:
-        from .uniprot import fetch_entry
-
-        entry = fetch_entry(args.uniprot)
-        if entry.redirected_from:
-            print(f"Note: {entry.redirect_note}", file=sys.stderr)
+        entry = fetch_entry_noted(args.uniprot)
     from .esm_embed import window_note
     from .overlap import annotation_label, score_overlap
     from .pipeline import FeaturePipeline  # imports torch: only once the input is known good
 
     record = SequenceRecord(entry.accession, entry.sequence, entry.protein_name or "")
     result = FeaturePipeline(progress=False).features([record], args.layer, normalized=not args.unnormalized)[0]
-    note = window_note(result.length, get_model_spec(result.model).max_residues)
-    if note:
-        print(f"Note: {note}", file=sys.stderr)
-    if result.synthetic:
-        print("WARNING: synthetic weights in use: these features mean nothing biologically.", file=sys.stderr)
+    long_chain = window_note(result.length, get_model_spec(result.model).max_residues)
+    if long_chain:
+        note(long_chain)
+    warn_if_synthetic(result.synthetic)
     table = score_overlap(result.activations, entry.located)
     if args.json:
         print(json.dumps(table.to_json(entry.accession, args.layer, args.top), indent=2))
