@@ -60,6 +60,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -693,11 +694,11 @@ def _is_lookup(query: str) -> bool:
     return bool(query.strip()) and all(_LOOKUP_TERM.match(t.strip()) for t in terms)
 
 
-def _search_filter(query: str):
+def _search_filter(query: str) -> Callable[[dict], bool]:
     """A predicate for the search terms the mirror understands, joined by AND: `*`,
     `reviewed:true|false`, `organism_id:N`, `length:[A TO B]` (either bound may be `*`).
     Anything else is refused with UniProt's 400, naming what the mirror knows."""
-    tests = []
+    tests: list[Callable[[dict], bool]] = []
     for term in re.split(r"\s+AND\s+", query.strip().strip("()"), flags=re.IGNORECASE):
         match = _SEARCH_TERM.match(term.strip().strip("()").strip())
         if match is None:
@@ -706,15 +707,26 @@ def _search_filter(query: str):
                        "lookups joined by OR.")
             raise _json_reply(400, {"url": "http://rest.uniprot.org/uniprotkb/search", "messages": [message]})
         if match["reviewed"]:
-            wanted = match["reviewed"].lower() == "true"
-            tests.append(lambda e, w=wanted: ("unreviewed" not in e["entryType"].lower()) == w)
+            tests.append(functools.partial(_reviewed_is, match["reviewed"].lower() == "true"))
         elif match["organism"]:
-            tests.append(lambda e, o=int(match["organism"]): (e.get("organism") or {}).get("taxonId") == o)
+            tests.append(functools.partial(_organism_is, int(match["organism"])))
         elif match["low"]:
             low = 0 if match["low"] == "*" else int(match["low"])
             high = 10**9 if match["high"] == "*" else int(match["high"])
-            tests.append(lambda e, lo=low, hi=high: lo <= len(e["sequence"]["value"]) <= hi)
+            tests.append(functools.partial(_length_within, low, high))
     return lambda entry: all(test(entry) for test in tests)
+
+
+def _reviewed_is(wanted: bool, entry: dict) -> bool:
+    return ("unreviewed" not in str(entry.get("entryType", "")).lower()) == wanted
+
+
+def _organism_is(taxon: int, entry: dict) -> bool:
+    return (entry.get("organism") or {}).get("taxonId") == taxon
+
+
+def _length_within(low: int, high: int, entry: dict) -> bool:
+    return low <= len(entry["sequence"]["value"]) <= high
 
 
 def search_page(store: FixtureStore, params: dict, base_url: str) -> _Reply:

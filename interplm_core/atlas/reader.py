@@ -221,7 +221,7 @@ class FeatureAtlas:
         return self._query(
             f"""WITH by_concept AS (
                    SELECT feature, 'concept: ' || concept AS match, {self._domain_column} AS score
-                   FROM concept_metrics WHERE layer = ? AND concept ILIKE ? ESCAPE '\'
+                   FROM concept_metrics WHERE layer = ? AND concept ILIKE ? ESCAPE '\\'
                    QUALIFY row_number() OVER (PARTITION BY feature ORDER BY {self._rank}, concept) = 1),
                by_protein AS (
                    SELECT t.feature, 'top protein: ' || p.record_id || ' ' || p.description AS match,
