@@ -112,12 +112,14 @@ if asked["request"] is not None and load_into_session(asked["request"], activity
 
 protein = st.session_state.get("protein")
 if protein is None:
+    first_step = ("Click one of the examples above to analyse it" if st.session_state["source"] == "Example"
+                  else "Enter a UniProt accession, a sequence or a file above and press **Analyse**")
     st.info(
         f"A **feature** is one of the {spec.dict_size:,} directions the InterPLM sparse autoencoder finds in ESM-2's "
         "view of each residue; many track a piece of biology (a binding site, a disulfide bond, a domain). "
         "The **heatmap** shows which features fire on which residues of your protein, each named after the "
-        "annotation it matches best. Pick an example above (or enter a UniProt accession or a sequence and press "
-        "**Analyse**), then click a row of the heatmap or an annotation to see those features on the 3D structure.",
+        f"annotation it matches best. {first_step}, then click a row of the heatmap or an annotation to see "
+        "those features on the 3D structure.",
         icon=":material/lightbulb:",
     )
     st.stop()
