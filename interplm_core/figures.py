@@ -76,7 +76,7 @@ def _activation_colorscale(dark: bool) -> list:
 def _track_rows(tracks: Mapping, plddt, residue_error) -> list[tuple[str, float]]:
     rows = []
     if tracks:
-        rows.append(("annotations", max(0.6, 0.22 * len(tracks))))
+        rows.append(("annotations", max(0.6, 0.3 * len(tracks))))
     if plddt is not None:
         rows.append(("plddt", 0.3))
     if residue_error is not None:
@@ -176,7 +176,8 @@ def heatmap_figure(
     fig.update_xaxes(title_text="residue", row=len(heights), col=1)
     fig.update_xaxes(title_font=dict(size=TICK_FONT))
     fig.update_yaxes(title_font=dict(size=TICK_FONT))
-    total_px = 110 + int(18 * max(len(features), 8)) + sum(int(h * 70) for _, h in extra)
+    # 22 px a row: at TICK_FONT (14 px) Plotly would otherwise label only every other row.
+    total_px = 110 + int(22 * max(len(features), 8)) + sum(int(h * 100) for _, h in extra)
     fig.update_layout(
         height=int(height) if height else max(360, total_px), margin=dict(l=10, r=30, t=10, b=40),
         font=dict(size=TICK_FONT),
