@@ -40,10 +40,11 @@ def rss_bytes() -> int:
 
 
 def trimmed_rss_bytes() -> int:
-    """RSS after asking glibc to hand freed heap pages back (what the process really holds)."""
-    import ctypes
+    """RSS after the app's own step after each load (`memory_cache.return_freed_memory`, glibc's
+    `malloc_trim(0)`): what the server holds between loads."""
+    from interplm_core.memory_cache import return_freed_memory
 
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return_freed_memory()
     return rss_bytes()
 
 
@@ -117,9 +118,9 @@ After load 1 the process held {baseline / MB:.0f} MB; bound = that + both budget
 
 After {args.loads} loads: **{final_live / MB:.0f} MB held ({verdict_live} the {bound / MB:.0f} MB bound), flat from
 load 25 on**; resident as the kernel counts it {final / MB:.0f} MB ({verdict} the bound): the difference is
-freed memory glibc's allocator keeps for reuse (`malloc_trim(0)` returns it), which creeps up slowly
-with fragmentation; `MALLOC_ARENA_MAX=2` / `MALLOC_MMAP_THRESHOLD_` in the server's environment
-limit that. Before the caches were bounded by bytes the issue measured 77 MB -> 1.13 GB after 40
+freed memory glibc's allocator keeps for reuse, which creeps up slowly with fragmentation. The app
+hands it back after every protein load (`memory_cache.return_freed_memory`, `malloc_trim(0)`), so
+between loads the server holds the right-hand column. Before the caches were bounded by bytes the issue measured 77 MB -> 1.13 GB after 40
 loads.{extra}"""
     print(body)
     if not args.no_write:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from interplm_core import session
 from interplm_core.errors import InterPLMError
+from interplm_core.memory_cache import return_freed_memory
 from interplm_core.session import LoadedProtein, ProteinRequest
 
 from . import resources
@@ -45,6 +46,7 @@ def load_protein(request: ProteinRequest, layer: int, normalized: bool) -> Loade
         if bar is not None:
             bar.empty()
         status.update(state="complete")
+        return_freed_memory()  # what the caches evicted goes back to the system (see memory_cache)
         return loaded
 
 
@@ -52,7 +54,9 @@ def recompute(protein: LoadedProtein, layer: int, normalized: bool, slot) -> Loa
     """The same protein at another model, layer or scale (structure and entry kept); progress in
     `slot` (see `load_into_session`)."""
     with slot.container(), st.spinner(f"Computing layer {layer} features…"):
-        return session.recompute(protein, resources.pipeline(), layer, normalized)
+        loaded = session.recompute(protein, resources.pipeline(), layer, normalized)
+    return_freed_memory()
+    return loaded
 
 
 def show_error(err: BaseException, what: str = "This did not work") -> None:
