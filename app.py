@@ -15,7 +15,7 @@ from ui.sidebar import (
     render_status,
     render_synthetic_banner,
 )
-from ui.state import init_state, sync_url
+from ui.state import EndOfPage, init_state, sync_url
 
 # An emoji icon: a Material icon as favicon is fetched from fonts.gstatic.com (fails offline).
 st.set_page_config(page_title="InterPLM Explorer", page_icon="🧬", layout="wide")
@@ -43,6 +43,8 @@ try:
     if st.session_state["presentation"] and st.session_state.get("protein") is not before:
         activity.empty()  # presentation mode: the "Loaded …" note would push the view down
     page.run()
+except EndOfPage:
+    pass  # the page drew all it could (e.g. no protein yet); the status and URL below still follow
 except Exception as err:  # a bug must not show a traceback, nor erase the sidebar and banner
     show_error(err, "This page hit a problem")
 render_status(status_slot)  # after the page: it shows what this run loaded

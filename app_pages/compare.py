@@ -8,14 +8,14 @@ from interplm_core import figures, palette, session, structure_view
 from ui import panels, resources
 from ui.chart_clicks import chart_clicks
 from ui.loader import show_error
-from ui.state import set_selected
+from ui.state import end_page, set_selected
 
 st.title("Compare")
 protein = st.session_state.get("protein")
 if protein is None:
     st.info("Load a protein on the Protein page first (protein A); then compare it here with mutants or another sequence.")
     st.page_link("app_pages/protein.py", label="Go to the Protein page", icon=":material/biotech:")
-    st.stop()
+    end_page()
 
 
 
@@ -58,7 +58,7 @@ stored = st.session_state.get("comparison")
 if stored is None or stored[0] != _basis(protein):
     st.caption("Enter mutations (e.g. the first residue of A is "
                f"{protein.record.sequence[0]}1) or a second sequence, then press Compare.")
-    st.stop()
+    end_page()
 
 _, result = stored
 record_b, comparison = result.record_b, result.comparison

@@ -14,14 +14,14 @@ from ui.atlas_views import (
     render_feature_map,
     render_feature_search,
 )
-from ui.state import set_selected
+from ui.state import end_page, set_selected
 
 protein = st.session_state.get("protein")
 st.title("Feature")
 if protein is None:
     st.info("Load a protein on the Protein page first; this page then shows one of its features in detail.")
     st.page_link("app_pages/protein.py", label="Go to the Protein page", icon=":material/biotech:")
-    st.stop()
+    end_page()
 
 result = protein.result
 selected = st.session_state["selected"]

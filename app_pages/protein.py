@@ -19,7 +19,7 @@ from ui.exports import render_exports
 from ui.loader import load_into_session, recompute, show_error
 from ui.screen import window_size
 from ui.sidebar import presentation_bar
-from ui.state import on_model_change, share_note
+from ui.state import end_page, on_model_change, share_note
 
 spec = resources.spec()
 SOURCES = ("Example", "UniProt", "Sequence", "Upload")
@@ -122,7 +122,7 @@ if protein is None:
         "those features on the 3D structure.",
         icon=":material/lightbulb:",
     )
-    st.stop()
+    end_page()
 wanted = (st.session_state["model"], st.session_state["layer"], st.session_state["normalized"])
 if (protein.model, protein.layer, protein.normalized) != wanted:
     try:

@@ -33,7 +33,7 @@ def test_shared_link_with_unavailable_weights_says_why(app_env):
     assert "protein" not in at.session_state
     (error,) = at.error
     assert error.value.startswith("Could not load this protein: The esm2_t33_650M_UR50D weights are not on this computer")
-    assert "Pick an example" in texts(at)
+    assert "Enter a UniProt accession, a sequence or a file above" in texts(at)  # what to do instead
 
 
 def test_switching_model_keeps_the_protein_and_explains_the_failure(app_env):

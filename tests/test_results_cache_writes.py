@@ -31,7 +31,7 @@ def test_put_later_failures_are_logged_once(tmp_path, caplog, monkeypatch):
     def disk_full(key, value, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache._store, "set", disk_full)
+    monkeypatch.setattr(cache._store, "put", disk_full)
     with caplog.at_level(logging.WARNING, logger="interplm_core.results_cache"):
         for i in range(3):
             cache.put_later(f"k{i}", _item(i))

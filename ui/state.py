@@ -37,6 +37,17 @@ DEFAULTS = {
 }
 
 
+class EndOfPage(Exception):
+    """Raised by a page that has drawn all it can (no protein yet, nothing to compare): app.py
+    catches it and still draws the status panel and writes the URL, which `st.stop()` would skip
+    (after it, Streamlit drops every further element of the run)."""
+
+
+def end_page() -> None:
+    """End the current page here; the rest of app.py's run goes on (see `EndOfPage`)."""
+    raise EndOfPage
+
+
 def init_state() -> None:
     """Fill session state from the defaults and, on the first run of a session, the URL.
 
