@@ -104,8 +104,10 @@ def test_in_app_theme_switch_turns_the_app_dark_and_keeps_the_view(app_url, brow
         before = page.evaluate(BOXES)["background"]
         assert before == "rgb(255, 255, 255)"
         page.locator('[data-testid="stMainBlockContainer"]').get_by_text("Dark", exact=True).click()
-        page.wait_for_function("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor"
-                               " === 'rgb(15, 20, 25)'", timeout=60_000)
+        # The switch reloads the page: while it does, there is no .stApp to read yet.
+        page.wait_for_function("() => { const app = document.querySelector('.stApp');"
+                               " return !!app && getComputedStyle(app).backgroundColor === 'rgb(15, 20, 25)'; }",
+                               timeout=60_000)
         page.locator(".js-plotly-plot .nsewdrag").first.wait_for()
         _wait_idle(page)
         assert "acc=P61626" in page.url and "present=1" in page.url
