@@ -1,7 +1,7 @@
 """Sequences too long for a link, stored on the server under their content hash.
 
 Why: browsers and proxies cap URL length, so a pasted 3,000-residue sequence cannot ride
-in `?seq=`. The app stores it in the cache folder as `shared/<sha256>.txt` and puts
+in `?seq=`. The app stores it in the cache folder as `linked-sequences/<sha256>.txt` and puts
 `seq=sha256:<hex>` in the URL; the same server (or any sharing that cache folder)
 resolves it. The name is the hash of the content, checked again on reading, so a link
 can neither point outside the folder nor be answered with other text.
@@ -22,7 +22,7 @@ _REFERENCE = re.compile(r"^sha256:([0-9a-f]{64})$")
 
 
 def _folder(cache_dir: Path) -> Path:
-    return Path(cache_dir) / "shared"
+    return Path(cache_dir) / "linked-sequences"
 
 
 def is_reference(value: str) -> bool:

@@ -17,7 +17,7 @@ def test_store_and_resolve_round_trip(tmp_path):
     assert shared.is_reference(ref) and len(ref) < 80
     assert shared.resolve(ref, tmp_path) == sequence
     assert shared.store(sequence, tmp_path) == ref  # idempotent
-    assert [p.name for p in (tmp_path / "shared").iterdir()] == [ref[7:] + ".txt"]
+    assert [p.name for p in (tmp_path / "linked-sequences").iterdir()] == [ref[7:] + ".txt"]
 
 
 @pytest.mark.parametrize("bad", ["sha256:../../etc/passwd", "sha256:" + "A" * 64, "md5:" + "0" * 32,
@@ -32,6 +32,6 @@ def test_unknown_or_damaged_content_is_not_returned(tmp_path):
     ref = shared.store("MKTAYIAKQR" * 200, tmp_path)
     with pytest.raises(NotFoundError, match="not on this one"):
         shared.resolve("sha256:" + "0" * 64, tmp_path)
-    (tmp_path / "shared" / (ref[7:] + ".txt")).write_text("MKT", encoding="utf-8")
+    (tmp_path / "linked-sequences" / (ref[7:] + ".txt")).write_text("MKT", encoding="utf-8")
     with pytest.raises(NotFoundError, match="damaged"):
         shared.resolve(ref, tmp_path)
