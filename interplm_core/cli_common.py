@@ -43,3 +43,13 @@ def fetch_entry_noted(query: str):
 def warn_if_synthetic(synthetic: bool | None) -> None:
     if synthetic:
         print(SYNTHETIC_WARNING, file=sys.stderr)
+
+
+def add_structure_input(parser) -> None:
+    """`--structure FILE (--sequence SEQ | --uniprot ACC) [--chain C]`: a protein and its structure
+    (`structure map` and `structure export`)."""
+    parser.add_argument("--structure", required=True, help="PDB or mmCIF file")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sequence", help="protein sequence or FASTA text (first record used)")
+    source.add_argument("--uniprot", help="UniProt accession or entry name")
+    parser.add_argument("--chain", help="chain id (default: the best-matching chain)")

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli_common import fetch_entry_noted, parse_layers
+from .cli_common import add_structure_input, fetch_entry_noted, parse_layers
 from .errors import InputError
 from .registry import DEFAULT_MODEL, MODELS
 
@@ -25,11 +25,7 @@ def register(subparsers) -> None:
     structure = subparsers.add_parser("structure", help="structure files: map a sequence onto a chain")
     structure_commands = structure.add_subparsers(dest="structure_command", required=True)
     mapping = structure_commands.add_parser("map", help="align a sequence to a structure chain")
-    mapping.add_argument("--structure", required=True, help="PDB or mmCIF file")
-    source = mapping.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sequence", help="protein sequence or FASTA text (first record used)")
-    source.add_argument("--uniprot", help="UniProt accession or entry name")
-    mapping.add_argument("--chain", help="chain id (default: the best-matching chain)")
+    add_structure_input(mapping)
     mapping.add_argument("--placement", type=int, help="which repeat placement to use (1-based)")
     mapping.add_argument("--json", action="store_true", help="print the mapping as JSON")
     mapping.set_defaults(handler=_cmd_structure_map)

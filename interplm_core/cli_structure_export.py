@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_common import note, warn_if_synthetic
+from .cli_common import add_structure_input, note, warn_if_synthetic
 from .errors import InputError
 from .figures import FEATURE_COLOURS
 from .inert import viewer_file_name
@@ -20,11 +20,7 @@ from .structure_exports import EXPORT_FORMATS
 def register(structure_commands) -> None:
     """Add `export` to the `structure` subcommands."""
     export = structure_commands.add_parser("export", help="a structure coloured by SAE features: html, pml, cxc, pdb, cif")
-    export.add_argument("--structure", required=True, help="PDB or mmCIF file")
-    source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sequence", help="protein sequence or FASTA text (first record used)")
-    source.add_argument("--uniprot", help="UniProt accession or entry name")
-    export.add_argument("--chain", help="chain id (default: the best-matching chain)")
+    add_structure_input(export)
     export.add_argument("--layer", type=int, required=True)
     export.add_argument("--features", required=True, help=f"up to {len(FEATURE_COLOURS)} feature ids, e.g. 12,408,77")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)

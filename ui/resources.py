@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
@@ -37,7 +36,6 @@ T = TypeVar("T")
 PARSED_BYTES_PER_TEXT_BYTE = 1.0
 MAPPING_BYTES_PER_POSITION = 512
 
-STATIC_3DMOL = Path(__file__).resolve().parents[1] / "static" / "vendor" / "3Dmol-min.js"
 STATIC_3DMOL_URL = "/app/static/vendor/3Dmol-min.js"
 
 
@@ -148,10 +146,10 @@ def sources() -> Sources:
 
 
 def three_dmol_url() -> str:
-    """The local 3Dmol.js when installed (works offline), else the CDN."""
-    from interplm_core.structure_view import CDN_3DMOL_URL
+    """The vendored 3Dmol.js, served by Streamlit (works offline), else the CDN."""
+    from interplm_core.structure_view import CDN_3DMOL_URL, VENDORED_3DMOL
 
-    return STATIC_3DMOL_URL if STATIC_3DMOL.is_file() else CDN_3DMOL_URL
+    return STATIC_3DMOL_URL if VENDORED_3DMOL.is_file() else CDN_3DMOL_URL
 
 
 def cache_sizes() -> dict[str, int | str]:
