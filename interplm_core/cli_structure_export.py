@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .cli_common import add_structure_input, note, warn_if_synthetic
 from .errors import InputError
-from .figures import FEATURE_COLOURS
+from .palette import FEATURE_COLOURS
 from .inert import viewer_file_name
 from .structure_exports import EXPORT_FORMATS
 

@@ -85,6 +85,40 @@ def window_note(length: int, window: int, overlap: int = DEFAULT_OVERLAP) -> str
     )
 
 
+class Tokenizer:
+    """fair-esm's `BatchConverter` for plain residue strings, without its per-character Python.
+
+    The converter splits each string on special tokens before mapping characters one by
+    one (6 ms for a 400-residue protein, 0.3 s of a 48-protein corpus); a residue string
+    has no special tokens, so a 256-entry lookup gives the same indices. Anything not a
+    single-letter token of the alphabet goes to fair-esm's converter, unchanged.
+    """
+
+    def __init__(self, alphabet):
+        self.alphabet = alphabet
+        self._converter = alphabet.get_batch_converter()
+        self._table = np.full(256, -1, dtype=np.int64)
+        for token, index in alphabet.tok_to_idx.items():
+            if len(token) == 1 and ord(token) < 256:
+                self._table[ord(token)] = index
+
+    def __call__(self, sequences: list[str]) -> torch.Tensor:
+        """Token ids [B, 2 + longest]: BOS, the residues, EOS, then padding."""
+        try:
+            codes = [self._table[np.frombuffer(s.encode("ascii"), dtype=np.uint8)] for s in sequences]
+        except UnicodeEncodeError:
+            codes = []
+        if not codes or any(len(c) and c.min() < 0 for c in codes):
+            return self._converter([(str(i), s) for i, s in enumerate(sequences)])[2]
+        alphabet = self.alphabet
+        tokens = np.full((len(sequences), max(map(len, codes)) + 2), alphabet.padding_idx, dtype=np.int64)
+        tokens[:, 0] = alphabet.cls_idx
+        for row, code in enumerate(codes):
+            tokens[row, 1:len(code) + 1] = code
+            tokens[row, len(code) + 1] = alphabet.eos_idx
+        return torch.from_numpy(tokens)
+
+
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding, as fair-esm applies it to queries and keys."""
     half = x.shape[-1] // 2
@@ -106,7 +140,7 @@ class EsmEmbedder:
         self.alphabet = alphabet
         self.spec = spec
         self.synthetic = synthetic
-        self._converter = alphabet.get_batch_converter()
+        self.tokenize = Tokenizer(alphabet)
         self._lock = threading.Lock()
         self._qkv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.files: dict = {}  # the checkpoint files it was loaded from ("model", "regression")
@@ -269,8 +303,7 @@ class EsmEmbedder:
                     batch.append(index)
                     continue
             if batch:
-                data = [(str(i), pieces[i]) for i in batch]
-                _, _, tokens = self._converter(data)
+                tokens = self.tokenize([pieces[i] for i in batch])
                 with self._lock:
                     hidden = self.forward_layers(tokens.to(self.device), layers)
                 hidden = {layer: h.float().cpu() for layer, h in hidden.items()}

@@ -191,7 +191,7 @@ class Steerer:
                 self._baselines.move_to_end(key)
                 return self._baselines[key]
         embedder = self.pipeline.embedder
-        _, _, tokens = embedder.alphabet.get_batch_converter()([("query", sequence)])
+        tokens = embedder.tokenize([sequence])
         with torch.inference_mode():
             hidden = embedder.forward_to_layer(tokens.to(embedder.device), layer)
             log_probs = self._amino_acid_log_probs(embedder.logits_from_layer(hidden, layer), len(sequence))

@@ -34,6 +34,17 @@ def test_embedding_matches_fair_esm_full_forward(embedder, layer):
         np.testing.assert_allclose(ours, fair_esm_reference(embedder, seq, layer), rtol=1e-5, atol=1e-5)
 
 
+def test_tokenizer_gives_fair_esms_tokens(embedder):
+    """The lookup tokenizer against fair-esm's BatchConverter: rare letters, mixed lengths,
+    and a string with a special token (which must go through the converter itself)."""
+    converter = embedder.alphabet.get_batch_converter()
+    batches = [SEQS, ["A"], random_proteins(7, seed=3, min_len=1, max_len=60), ["MK<mask>TA", "MKTA"]]
+    for batch in batches:
+        expected = converter([(str(i), s) for i, s in enumerate(batch)])[2]
+        ours = embedder.tokenize(batch)
+        assert ours.dtype == torch.int64 and torch.equal(ours, expected)
+
+
 def test_last_layer_is_after_final_layer_norm(embedder):
     seq = SEQS[0]
     ours = embedder.embed([seq], 6)[0]
