@@ -88,7 +88,8 @@ def _cmd_features(args) -> int:
     scale = "normalised" if not args.unnormalized else "raw"
     written, synthetic, width = 0, False, 0
     with FeatureFile(out, compress=args.compress) as output:
-        results = pipeline.iter_features(records, args.layer, normalized=not args.unnormalized)
+        # The output file is the durable copy: the result caches are read, not filled.
+        results = pipeline.iter_features(records, args.layer, normalized=not args.unnormalized, remember=False)
         for name, result in zip(names, results):
             output.write(name, result.activations)  # [length, dict size] float32
             written, synthetic, width = written + 1, synthetic or result.synthetic, result.activations.shape[1]

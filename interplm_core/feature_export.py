@@ -9,11 +9,17 @@ Two layouts, chosen by the output's suffix:
   arrays would not fit anywhere. Written with pyarrow in row groups, one per batch.
 
 Both writers stream: an array is written and dropped before the next one is computed.
+Writing happens on a background thread (a few arrays queued at most), so the disk and
+the zip checksum (both release the GIL) overlap the next proteins' matrix products
+instead of following them: on the 48-protein bench corpus the 0.5 GB .npz took 1.1 s
+of a 5.5 s run when written in line.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import zipfile
 from pathlib import Path
 from typing import Self
@@ -87,7 +93,14 @@ class SparseParquetWriter:
 
 class FeatureFile:
     """The output file being written: in a hidden partial file, renamed into place only
-    when every record is in it, so a failed run never leaves a truncated output."""
+    when every record is in it, so a failed run never leaves a truncated output.
+
+    `write` hands the array to a writer thread and returns; a failure there (a full
+    disk) is raised by the next `write` or on leaving the `with` block, and the partial
+    file is removed.
+    """
+
+    QUEUED_ARRAYS = 4  # bounds the memory waiting for the disk (4 x 20 MB at 500 residues)
 
     def __init__(self, path: Path, compress: bool = False):
         check_output_path(path)
@@ -95,15 +108,39 @@ class FeatureFile:
         self.path = path
         self._partial = path.with_name(f".{path.name}.partial")
         self._writer = SparseParquetWriter(self._partial) if path.suffix == ".parquet" else DenseNpzWriter(self._partial, compress)
+        self._queue: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue(maxsize=self.QUEUED_ARRAYS)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="feature-file-writer", daemon=True)
+        self._thread.start()
 
     def write(self, record_id: str, activations: np.ndarray) -> None:
-        self._writer.write(record_id, activations)
+        self._raise_failure()
+        self._queue.put((record_id, activations))
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._writer.write(*item)
+                except BaseException as failure:  # handed to the caller's thread by _raise_failure
+                    self._failure = failure
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        self._writer.close()
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._raise_failure()
+            self._writer.close()
+        except BaseException:
+            self._partial.unlink(missing_ok=True)
+            raise
         if error_type is None:
             os.replace(self._partial, self.path)
         else:

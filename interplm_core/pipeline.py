@@ -183,12 +183,16 @@ class FeaturePipeline:
         normalized: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
         chunk: int = 32,
+        remember: bool = True,
     ) -> Iterator[FeatureResult]:
         """Features for each record, in order, `chunk` records at a time.
 
         A corpus is never held whole: each chunk is looked up in the caches, the misses
         run through ESM-2 in one batched call, and its results are yielded before the
         next chunk starts, so memory stays flat however many records there are.
+        `remember=False` reads the caches but does not fill them: for an export whose
+        output file is the durable copy (filling the disk cache cost a quarter of a
+        corpus run's time, and the memory cache would hold arrays nobody asks for again).
         """
         self.spec.check_layer(layer)
         checked = [_as_record(r) for r in records]
@@ -207,8 +211,9 @@ class FeaturePipeline:
                 self._count("model_calls")
                 for index, embedding in zip(missing, embeddings):
                     computed = self._encode(sae, embedding, normalized)
-                    self.memory.put(keys[index], computed)
-                    self.disk.put_later(keys[index], computed)
+                    if remember:
+                        self.memory.put(keys[index], computed)
+                        self.disk.put_later(keys[index], computed)
                     found[index] = computed
             if on_progress:
                 on_progress(start + len(part), total)

