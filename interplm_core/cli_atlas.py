@@ -218,8 +218,9 @@ def _cmd_concepts(args) -> int:
         )
     con = duckdb.connect(str(atlas.layout.database_path))
     try:
+        count = annotate(con, worker, layers, Path(args.annotations), manifest["scale"],
+                         {layer: atlas.layout.maxima_path(layer) for layer in layers})
         for layer in layers:
-            count = annotate(con, worker, layer, Path(args.annotations), manifest["scale"], atlas.layout.maxima_path(layer))
             (best,) = con.execute("SELECT count(*) FROM best_concepts WHERE layer = ?", [layer]).fetchall()[0]
             print(f"layer {layer}: {count} annotated protein(s) scored; {best} feature(s) have a best concept")
         con.execute("CHECKPOINT")

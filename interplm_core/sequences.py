@@ -130,7 +130,7 @@ def iter_fasta_records(
         if line.startswith(">"):
             if header is not None:
                 yield finish()
-            header, body, number = line[1:], [], number + 1
+            header, body, body_length, number = line[1:], [], 0, number + 1
         elif header is None:
             if line.strip():
                 raise InputError(

@@ -168,11 +168,12 @@ def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas)
 
 
 def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(atlas_env, local_atlas, monkeypatch):
-    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers; each layer's
-    tables and maxima are exactly those of a build of that layer alone."""
+    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers, and one more the
+    concept pass; each layer's tables (concepts included) and maxima are exactly those
+    of a build of that layer alone."""
     from interplm_core.esm_embed import EsmEmbedder
 
-    settings, corpus, _, base = atlas_env
+    settings, corpus, concepts, base = atlas_env
     calls = []
     real = EsmEmbedder.embed_layers
 
@@ -182,15 +183,16 @@ def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(a
 
     monkeypatch.setattr(EsmEmbedder, "embed_layers", counted)
     both = base / "two-layers"
-    report = build_atlas(corpus, both, _options(layers=[LAYER, LAYER + 1]), settings)
+    report = build_atlas(corpus, both, _options(concepts, layers=[LAYER, LAYER + 1]), settings)
     assert report.shards_computed == report.shards_total == 8
-    assert calls == [(LAYER, LAYER + 1)] * 4  # 4 shards, one pass each
+    assert calls == [(LAYER, LAYER + 1)] * 5  # 4 shards and the concept pass, one pass each
     second = base / "second-layer"
-    build_atlas(corpus, second, _options(layers=[LAYER + 1]), settings)
+    build_atlas(corpus, second, _options(concepts, layers=[LAYER + 1]), settings)
     tables = atlas_tables(both)
     for alone, layer in ((local_atlas, LAYER), (second, LAYER + 1)):
         single = atlas_tables(alone)
-        for name in ("features", "top", "residues"):
+        assert len(single["best_concepts"]) > 0
+        for name in ("features", "top", "residues", "concept_metrics", "best_concepts", "protein_summaries"):
             part = tables[name][tables[name]["layer"] == layer].reset_index(drop=True)
             pd.testing.assert_frame_equal(part, single[name].reset_index(drop=True), check_exact=True, obj=name)
         for file in ("maxima.npy", "decoder_unit.npy"):

@@ -109,6 +109,19 @@ def test_oversized_record_is_refused_while_streaming(tmp_path):
     assert peak < 20_000_000
 
 
+def test_the_length_limit_is_per_record_not_per_file(tmp_path):
+    """300 records of 400 residues (120,000 in all, 6x the per-record limit) are a corpus,
+    not an oversized protein; the 301st, one residue over the limit, is refused by name."""
+    path = tmp_path / "corpus.fasta"
+    body = "".join(f">p{i}\n{'ACDEFGHIKLMNPQRSTVWY' * 20}\n" for i in range(300))
+    path.write_text(body)
+    records = read_fasta_file(path)
+    assert len(records) == 300 and {len(r.sequence) for r in records} == {400}
+    path.write_text(body + ">huge\n" + "A" * 20_001 + "\n")
+    with pytest.raises(InputError, match="Record 'huge' has 20,001 residues; the limit is 20,000"):
+        read_fasta_file(path)
+
+
 def test_one_line_giant_sequence_is_refused_while_streaming(tmp_path):
     path = tmp_path / "line.fasta"
     path.write_text(">x\n" + "A" * 5_000_000)

@@ -241,8 +241,8 @@ def _finalize(layout, manifest, options, worker, shards, protein_count, residue_
         if options.annotations is not None:
             from .concept_pass import annotate
 
-            for layer in options.layers:
-                annotate(con, worker, layer, Path(options.annotations), options.scale, layout.maxima_path(layer))
+            annotate(con, worker, options.layers, Path(options.annotations), options.scale,
+                     {layer: layout.maxima_path(layer) for layer in options.layers})
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -11,17 +11,22 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import torch
 
 from ..errors import InputError
 from .annotations import load_annotations
 from .concepts import ConceptCounter, build_labels
 from .database import store_concepts
 from .scale import inverse_scale
-from .shard import raw_activations
+from .shard import EMBED_CHUNK
 
 
-def annotate(con: duckdb.DuckDBPyConnection, worker, layer: int, annotations: Path, scale: str, maxima_path: Path) -> int:
-    """Compute and store concept metrics for one layer; returns the number of proteins scored."""
+def annotate(
+    con: duckdb.DuckDBPyConnection, worker, layers: list[int], annotations: Path, scale: str,
+    maxima_paths: dict[int, Path],
+) -> int:
+    """Compute and store concept metrics for `layers`, from one ESM-2 pass over the
+    annotated proteins (as the shards are); returns the number of proteins scored."""
     instances, accessions = load_annotations(annotations)
     rows = con.execute(
         "SELECT accession, sequence FROM proteins WHERE accession IN (SELECT unnest(?)) ORDER BY protein_index",
@@ -36,16 +41,20 @@ def annotate(con: duckdb.DuckDBPyConnection, worker, layer: int, annotations: Pa
             "(record ids such as sp|P00750|TPA_HUMAN or P00750 are matched by accession)."
         )
     vocabulary, labels = build_labels(sequences, instances)
-    if scale == "normalized":
-        inv = worker.inv_scales[layer]
-    else:
-        inv = inverse_scale(np.load(maxima_path))
-    sae = worker.raw_saes[layer]
-    counter = ConceptCounter(vocabulary, sae.dict_size)
+    inverse = {
+        layer: worker.inv_scales[layer] if scale == "normalized" else inverse_scale(np.load(maxima_paths[layer]))
+        for layer in layers
+    }
+    counters = {layer: ConceptCounter(vocabulary, worker.raw_saes[layer].dict_size) for layer in layers}
     order = list(sequences)
-    raw = raw_activations([sequences[a] for a in order], layer, worker.pipeline.embedder.embed, sae.encode_raw)
-    for accession, activations in zip(order, raw):
-        counter.add(activations * inv, labels[accession])
-    metrics = counter.metrics()  # [thresholds, features, concepts] arrays: computed once
-    store_concepts(con, layer, counter.table(metrics), counter.best(metrics))
+    for start in range(0, len(order), EMBED_CHUNK):
+        chunk = order[start:start + EMBED_CHUNK]
+        embedded = worker.pipeline.embedder.embed_layers([sequences[a] for a in chunk], layers)
+        for accession, by_layer in zip(chunk, embedded):
+            for layer in layers:
+                raw = worker.raw_saes[layer].encode_raw(torch.from_numpy(by_layer[layer])).cpu().numpy()
+                counters[layer].add(raw * inverse[layer], labels[accession])
+    for layer, counter in counters.items():
+        metrics = counter.metrics()  # [thresholds, features, concepts] arrays: computed once
+        store_concepts(con, layer, counter.table(metrics), counter.best(metrics))
     return len(sequences)
