@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .cli_common import add_structure_input, note, warn_if_synthetic
 from .errors import InputError
-from .palette import FEATURE_COLOURS
 from .inert import viewer_file_name
+from .palette import FEATURE_COLOURS
 from .structure_exports import EXPORT_FORMATS
 
 
