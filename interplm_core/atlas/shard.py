@@ -4,7 +4,9 @@ A shard's result depends only on its proteins, the weights and the build paramet
 the local and the Ray engine produce byte-identical shards, and a resumed build reuses
 finished shards as they are. Everything in it merges exactly across shards: maxima by
 max, counts and histograms by sum, top-k lists by re-ranking with the same tie-break
-(higher activation first, then lower corpus index).
+(higher activation first, then lower corpus index). Each protein's statistics are computed
+from its non-zero activations alone, a few percent of its [residues, features] array:
+silent residues add nothing to any of them.
 """
 
 from __future__ import annotations
@@ -104,10 +106,14 @@ class _LayerStats:
         self.active_residues = np.zeros(feature_count, np.int64)
         self.active_proteins = np.zeros(feature_count, np.int64)
         self.hist = np.zeros((feature_count, BIN_COUNT), np.int64)
-        self.top_act = np.zeros((k, feature_count), np.float32)
-        self.top_protein = np.full((k, feature_count), -1, np.int64)
-        self.top_pos = np.zeros((k, feature_count), np.int64)
-        self.top_window = np.zeros((k, feature_count, width), np.float32)
+        # Running top-k, one row per feature (best first; empty entries have activation 0).
+        self.top_act = np.zeros((feature_count, k), np.float32)
+        self.top_protein = np.full((feature_count, k), -1, np.int64)
+        self.top_pos = np.zeros((feature_count, k), np.int64)
+        # Windows stay in the slot they were written to: entry (f, rank) has its window
+        # in top_window[f, top_window_slot[f, rank]], so a re-ranking moves no window.
+        self.top_window = np.zeros((feature_count, k, width), np.float32)
+        self.top_window_slot = np.tile(np.arange(k), (feature_count, 1))
         self.protein_rows: dict[str, list] = {
             "protein_index": [], "record_id": [], "description": [], "length": [],
             "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
@@ -116,40 +122,23 @@ class _LayerStats:
         self.columns = np.arange(feature_count)
 
     def add(self, protein: CorpusProtein, raw: np.ndarray) -> None:
-        params, k = self.params, self.params.top_k
-        top_act, top_protein, top_pos, top_window = self.top_act, self.top_protein, self.top_pos, self.top_window
-        act = raw * self.inv_scale if self.inv_scale is not None else raw
-        fires = raw > 0
-        length = raw.shape[0]
-        np.maximum(self.max_raw, raw.max(axis=0), out=self.max_raw)
-        peak_pos = act.argmax(axis=0)
-        peak = act[peak_pos, self.columns]
+        params, feature_count, length = self.params, self.feature_count, raw.shape[0]
+        nonzero = np.flatnonzero(raw > 0)  # row-major: by position, then feature
+        rows, cols = np.divmod(nonzero, feature_count)
+        raw_values = raw.ravel()[nonzero]
+        act_values = raw_values * self.inv_scale[cols] if self.inv_scale is not None else raw_values
+        np.maximum.at(self.max_raw, cols, raw_values)
+        peak = np.zeros(feature_count, act_values.dtype)  # this protein's highest activation per feature
+        np.maximum.at(peak, cols, act_values)
         np.maximum(self.max_act, peak, out=self.max_act)
-        self.sum_act += act.sum(axis=0, dtype=np.float64)
-        per_feature = fires.sum(axis=0)
+        # Per feature, bincount adds the activations in float64 in row order, as the dense
+        # act.sum(axis=0, dtype=np.float64) does (whose added zeros change no sum).
+        self.sum_act += np.bincount(cols, weights=act_values, minlength=feature_count)
+        per_feature = np.bincount(cols, minlength=feature_count)
         self.active_residues += per_feature
         self.active_proteins += per_feature > 0
-        rows, cols = np.nonzero(fires)
-        self.hist += feature_histograms(cols, act[rows, cols], self.feature_count)
-
-        # Running top-k, updated only where this protein beats the current k-th entry.
-        # The new protein goes after the current entries and a stable sort keeps
-        # earlier (lower-index) proteins first among equal activations.
-        better = np.flatnonzero(peak > top_act[-1])
-        if len(better):
-            offsets = np.arange(-params.window, params.window + 1)
-            where = peak_pos[better][None, :] + offsets[:, None]  # [width, n]
-            inside = (where >= 0) & (where < length)
-            window = np.where(inside, act[np.clip(where, 0, length - 1), better[None, :]], np.nan)
-            cand_act = np.vstack([top_act[:, better], peak[better][None, :]])
-            order = np.argsort(-cand_act, axis=0, kind="stable")[:k]
-            top_act[:, better] = np.take_along_axis(cand_act, order, axis=0)
-            top_protein[:, better] = np.take_along_axis(
-                np.vstack([top_protein[:, better], np.full((1, len(better)), protein.index)]), order, axis=0)
-            top_pos[:, better] = np.take_along_axis(
-                np.vstack([top_pos[:, better], peak_pos[better][None, :]]), order, axis=0)
-            top_window[:, better] = np.take_along_axis(
-                np.concatenate([top_window[:, better], window.T[None, :, :]], axis=0), order[:, :, None], axis=0)
+        self.hist += feature_histograms(cols, act_values, feature_count)
+        self._update_top(protein, raw, rows, cols, act_values, peak)
 
         firing = np.flatnonzero(per_feature)
         ranked = firing[np.lexsort((firing, -peak[firing]))][: params.summary_features]
@@ -159,14 +148,44 @@ class _LayerStats:
         rows_out["description"].append(protein.description)
         rows_out["length"].append(length)
         rows_out["active_features"].append(len(firing))
-        rows_out["mean_active_per_residue"].append(float(fires.sum()) / length)
+        rows_out["mean_active_per_residue"].append(len(nonzero) / length)
         rows_out["top_features"].append(ranked.astype(np.int32).tolist())
         rows_out["top_activations"].append(peak[ranked].astype(np.float32).tolist())
 
         if params.residue_index_min is not None:
-            keep = fires & (act > params.residue_index_min)
-            r, c = np.nonzero(keep)  # row-major: sorted by position, then feature
-            self.residue_parts.append((np.full(len(r), protein.index, np.int64), r + 1, c, act[r, c]))
+            kept = act_values > params.residue_index_min
+            self.residue_parts.append(
+                (np.full(np.count_nonzero(kept), protein.index, np.int64), rows[kept] + 1, cols[kept], act_values[kept]))
+
+    def _update_top(self, protein: CorpusProtein, raw: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    act_values: np.ndarray, peak: np.ndarray) -> None:
+        """Enter the protein in the top-k of the features where its peak beats the k-th
+        entry, after the entries of equal activation (earlier proteins first among ties)."""
+        k, half_width, length = self.params.top_k, self.params.window, raw.shape[0]
+        better = np.flatnonzero(peak > self.top_act[:, -1])
+        if not len(better):
+            return
+        # The first row reaching the peak, as act.argmax(axis=0) gives (the non-zeros are in row order).
+        first_peak_row = np.full(self.feature_count, length)
+        at_peak = act_values == peak[cols]
+        np.minimum.at(first_peak_row, cols[at_peak], rows[at_peak])
+        position = first_peak_row[better]
+        where = position[:, None] + np.arange(-half_width, half_width + 1)  # [better, width]
+        window = raw.ravel()[np.clip(where, 0, length - 1) * self.feature_count + better[:, None]]
+        if self.inv_scale is not None:
+            window *= self.inv_scale[better, None]
+        window[(where < 0) | (where >= length)] = np.nan
+
+        activation = peak[better]
+        rank = np.count_nonzero(self.top_act[better] >= activation[:, None], axis=1)  # < k: it beats the k-th
+        ranks = np.arange(k)
+        # New order as indices into (the k current entries, then the new one).
+        source = np.where(ranks < rank[:, None], ranks, np.where(ranks == rank[:, None], k, ranks - 1))
+        freed_slot = self.top_window_slot[better, -1]  # the k-th entry drops out; the new window takes its slot
+        self.top_window[better, freed_slot] = window
+        for table, new in ((self.top_act, activation), (self.top_protein, np.full(len(better), protein.index)),
+                           (self.top_pos, position), (self.top_window_slot, freed_slot)):
+            table[better] = np.take_along_axis(np.column_stack([table[better], new]), source, axis=1)
 
     def result(self, proteins: list[CorpusProtein]) -> ShardResult:
         stats = pa.table({
@@ -178,9 +197,10 @@ class _LayerStats:
             "active_proteins": self.active_proteins,
             "histogram": pa.FixedSizeListArray.from_arrays(pa.array(self.hist.ravel()), BIN_COUNT),
         })
+        windows = np.take_along_axis(self.top_window, self.top_window_slot[:, :, None], axis=1)  # by rank
         return ShardResult(
             stats=stats,
-            top=_top_table(proteins, self.top_act, self.top_protein, self.top_pos, self.top_window, self.params.window),
+            top=_top_table(proteins, self.top_act, self.top_protein, self.top_pos, windows, self.params.window),
             proteins=pa.table(self.protein_rows, schema=PROTEIN_SCHEMA),
             residues=_residue_table(self.residue_parts),
         )
@@ -202,15 +222,16 @@ TOP_SCHEMA = pa.schema([
 
 
 def _top_table(proteins, top_act, top_protein, top_pos, top_window, half_width) -> pa.Table:
-    """Rows (feature, shard rank) with a positive activation, windows clipped to the protein."""
+    """Rows (feature, shard rank) with a positive activation, windows clipped to the protein.
+
+    The arrays are [feature, rank] (windows [feature, rank, width], NaN outside the protein).
+    """
     sequences = {p.index: p.sequence for p in proteins}
     record_ids = {p.index: p.record_id for p in proteins}
-    ranks, features = np.nonzero(top_act > 0)
-    order = np.lexsort((ranks, features))
-    ranks, features = ranks[order], features[order]
-    protein_index = top_protein[ranks, features]
-    peak = top_pos[ranks, features]
-    windows = top_window[ranks, features]  # [rows, width], NaN outside the protein
+    features, ranks = np.nonzero(top_act > 0)  # by feature, then rank
+    protein_index = top_protein[features, ranks]
+    peak = top_pos[features, ranks]
+    windows = top_window[features, ranks]  # [rows, width]
     inside = ~np.isnan(windows)
     starts = np.maximum(peak - half_width, 0)
     lengths = inside.sum(axis=1)
@@ -226,7 +247,7 @@ def _top_table(proteins, top_act, top_protein, top_pos, top_window, half_width) 
             "protein_index": protein_index.astype(np.int64),
             "record_id": [record_ids[i] for i in protein_index.tolist()],
             "position": (peak + 1).astype(np.int32),
-            "activation": top_act[ranks, features].astype(np.float32),
+            "activation": top_act[features, ranks].astype(np.float32),
             "window_start": (starts + 1).astype(np.int32),
             "window_sequence": window_sequences,
             "window_activations": window_values,
