@@ -11,7 +11,9 @@ silent residues add nothing to any of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +25,8 @@ from .histogram import BIN_COUNT, feature_histograms
 
 #: Proteins embedded per ESM call inside a shard (bounds memory, not results).
 EMBED_CHUNK = 64
+#: Encoded arrays waiting for the statistics thread (each up to 1,022 x 10,240 float32).
+SUMMARY_QUEUE = 3
 
 
 @dataclass(frozen=True)
@@ -49,22 +53,6 @@ class ShardResult:
         return {"stats": self.stats, "top": self.top, "proteins": self.proteins, "residues": self.residues}
 
 
-def raw_activations(
-    sequences: list[str],
-    layer: int,
-    embed: Callable[[list[str], int], list[np.ndarray]],
-    encode_raw: Callable[[torch.Tensor], torch.Tensor],
-) -> Iterator[np.ndarray]:
-    """Raw SAE activations [length, features] of each sequence, in order, on the CPU.
-
-    ESM-2 runs on `EMBED_CHUNK` sequences at a time, so memory stays bounded whatever the
-    number of sequences (a shard, or every annotated protein of the concept pass).
-    """
-    for start in range(0, len(sequences), EMBED_CHUNK):
-        for embedding in embed(sequences[start:start + EMBED_CHUNK], layer):
-            yield encode_raw(torch.from_numpy(embedding)).cpu().numpy()
-
-
 def compute_shard(
     proteins: list[CorpusProtein],
     params: list[ShardParams],
@@ -80,17 +68,29 @@ def compute_shard(
     `encoders[layer]` gives raw SAE activations; `inv_scales[layer]` turns them into
     reported ones (None: report raw values). `on_protein(residues)` is called after each
     protein (all layers done), for progress bars.
+
+    The statistics run on one background thread, in the order the arrays were encoded
+    (so shards are the same bits), while this thread encodes the next layer or protein:
+    NumPy's single-threaded passes then use the core the matrix products leave idle.
+    At most `SUMMARY_QUEUE` arrays wait, which bounds the memory.
     """
     stats = {p.layer: _LayerStats(p, feature_count, inv_scales[p.layer]) for p in params}
     layers = sorted(stats)
     sequences = [p.sequence for p in proteins]
-    for start in range(0, len(sequences), EMBED_CHUNK):
-        embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
-        for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
-            for layer in layers:
-                stats[layer].add(protein, encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy())
-            if on_protein:
-                on_protein(len(protein.sequence))
+    waiting: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-stats") as summariser:
+        for start in range(0, len(sequences), EMBED_CHUNK):
+            embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
+            for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
+                for layer in layers:
+                    raw = encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy()
+                    waiting.append(summariser.submit(stats[layer].add, protein, raw))
+                    while len(waiting) > SUMMARY_QUEUE:
+                        waiting.popleft().result()  # also raises a failure of the statistics
+                if on_protein:
+                    on_protein(len(protein.sequence))
+        while waiting:
+            waiting.popleft().result()
     return {layer: stats[layer].result(proteins) for layer in layers}
 
 
