@@ -7,6 +7,9 @@ noisy neighbour on this shared machine hits both alike; medians of --repeats rou
   - `features --out X.npz` (dense, uncompressed), `--compress`, and `--out X.parquet`,
     each with a fresh result cache (nothing answered from an earlier run);
   - `atlas build --layer 6` and `--layer 1-6` (`--map pca`: the map is not throughput).
+Every run writes to a new path, removed after it is timed: overwriting the previous
+round's 0.5 GB file made the command pay for deleting it (0.2-0.6 s on this disk, which
+discards freed blocks), work a first run does not do.
 It also measures the matmul peak (2048³ float32) to state GFLOP/s and the distance to
 the float32 floor (the matmul FLOPs at that peak), the levers one by one in-process
 (dense compressed vs uncompressed write, CSR vs gathered decode), `--help` latency, and
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -127,6 +131,13 @@ def levers(corpus: Path, weights: Path, work: Path) -> dict:
     def savez_compressed():
         np.savez_compressed(work / "old.npz", **arrays)
 
+    def fill_result_cache():
+        from interplm_core.results_cache import CachedArrays, DiskResultCache
+
+        disk = DiskResultCache(work / "lever-result-cache", 4 * 1024**3)
+        for key, value in arrays.items():
+            disk.put(key, CachedArrays(value, np.zeros(len(value), np.float32), 0.0, 0.0))
+
     gathered_decode()
     used = statistics.mean(float((raw.amax(0) > 0).float().mean()) for raw in raws)
     result = {
@@ -134,6 +145,7 @@ def levers(corpus: Path, weights: Path, work: Path) -> dict:
         "npz": min(timed(lambda: write(work / "lever.npz")) for _ in range(2)),
         "npz_compressed": timed(lambda: write(work / "lever-c.npz", compress=True)),
         "parquet": min(timed(lambda: write(work / "lever.parquet")) for _ in range(2)),
+        "cache_fill": timed(fill_result_cache),
         "csr_decode": min(timed(csr_decode) for _ in range(2)),
         "gathered_decode": min(timed(gathered_decode) for _ in range(2)),
         "used_fraction": used,
@@ -169,24 +181,30 @@ def main() -> int:
         return dict(base_env, INTERPLM_CACHE_DIR=str(work / f"cache-{next(counter)}"))
 
     cli = [py, "-m", "interplm_core"]
-    commands = {
-        "naive": [py, str(REPO / "bench" / "naive_features.py"), str(corpus), str(FEATURES_LAYER), str(weights)],
-        "npz": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.npz"), "--quiet"],
-        "parquet": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(work / "f.parquet"), "--quiet"],
-        "features_l6": cli + ["features", "--fasta", str(corpus), "--layer", "6", "--out", str(work / "f6.npz"), "--quiet"],
-        "atlas_l6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "6", "--map", "pca", "--quiet", "--overwrite",
-                           "--out", str(work / "atlas6")],
-        "atlas_l1_6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "1-6", "--map", "pca", "--quiet", "--overwrite",
-                             "--out", str(work / "atlas16")],
-    }
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    outputs = work / "outputs"
+
+    def commands(round_: int) -> dict[str, list[str]]:
+        out = outputs / f"round-{round_}"
+        return {
+            "naive": [py, str(REPO / "bench" / "naive_features.py"), str(corpus), str(FEATURES_LAYER), str(weights)],
+            "npz": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(out / "f.npz"), "--quiet"],
+            "parquet": cli + ["features", "--fasta", str(corpus), "--layer", str(FEATURES_LAYER), "--out", str(out / "f.parquet"), "--quiet"],
+            "features_l6": cli + ["features", "--fasta", str(corpus), "--layer", "6", "--out", str(out / "f6.npz"), "--quiet"],
+            "atlas_l6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "6", "--map", "pca", "--quiet",
+                               "--out", str(out / "atlas6")],
+            "atlas_l1_6": cli + ["atlas", "build", "--fasta", str(corpus), "--layer", "1-6", "--map", "pca", "--quiet",
+                                 "--out", str(out / "atlas16")],
+        }
+
+    times: dict[str, list[float]] = {name: [] for name in commands(0)}
     lines: list[str] = []
     if not args.skip_timing:
         for round_ in range(args.repeats):
-            for name, command in commands.items():
+            for name, command in commands(round_).items():
                 wall, _ = run(command, fresh_env())
                 times[name].append(wall)
                 print(f"round {round_ + 1}: {name} {wall:.2f} s", flush=True)
+                shutil.rmtree(outputs, ignore_errors=True)  # not timed: see the docstring
         help_wall = min(run(cli + ["--help"], base_env)[0] for _ in range(3))
         error_wall = min(wall_of_error(cli + ["features", "--sequence", "MKT", "--layer", "4", "--out", "x.csv"], base_env)
                          for _ in range(3))
@@ -239,6 +257,8 @@ def main() -> int:
             f"{lever['npz_compressed_mb']:.0f} MB) | – | {lever['parquet']:.2f} s |"),
             (f"| reconstruction: CSR copy + sparse product → product over the {lever['used_fraction']:.0%} of dictionary "
             f"columns a protein uses | {lever['csr_decode']:.2f} s | {lever['gathered_decode']:.2f} s |"),
+            (f"| result caches: every exported protein also written to the disk cache (sparse copy + store; it ran on a "
+            f"thread beside the matrix products) → an export reads the caches, does not fill them | {lever['cache_fill']:.2f} s | 0 |"),
             "",
         ]
     if args.memory:
