@@ -118,7 +118,7 @@ class _LayerStats:
             "protein_index": [], "record_id": [], "description": [], "length": [],
             "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
         }
-        self.residue_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.residue_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # protein, then its rows
         self.columns = np.arange(feature_count)
 
     def add(self, protein: CorpusProtein, raw: np.ndarray) -> None:
@@ -154,8 +154,10 @@ class _LayerStats:
 
         if params.residue_index_min is not None:
             kept = act_values > params.residue_index_min
+            # Stored in the table's own types (12 bytes an entry, not 28): a shard's index is
+            # most of a build's memory.
             self.residue_parts.append(
-                (np.full(np.count_nonzero(kept), protein.index, np.int64), rows[kept] + 1, cols[kept], act_values[kept]))
+                (protein.index, (rows[kept] + 1).astype(np.int32), cols[kept].astype(np.int32), act_values[kept]))
 
     def _update_top(self, protein: CorpusProtein, raw: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                     act_values: np.ndarray, peak: np.ndarray) -> None:
@@ -259,13 +261,14 @@ def _top_table(proteins, top_act, top_protein, top_pos, top_window, half_width) 
 def _residue_table(parts) -> pa.Table:
     if not parts:
         return RESIDUE_SCHEMA.empty_table()
-    protein, position, feature, activation = (np.concatenate(column) for column in zip(*parts))
+    proteins = np.array([part[0] for part in parts], np.int64)
+    counts = [len(part[1]) for part in parts]
     return pa.table(
         {
-            "protein_index": protein.astype(np.int64),
-            "position": position.astype(np.int32),
-            "feature": feature.astype(np.int32),
-            "activation": activation.astype(np.float32),
+            "protein_index": np.repeat(proteins, counts),
+            "position": np.concatenate([part[1] for part in parts]),
+            "feature": np.concatenate([part[2] for part in parts]),
+            "activation": np.concatenate([part[3] for part in parts]).astype(np.float32, copy=False),
         },
         schema=RESIDUE_SCHEMA,
     )
