@@ -7,9 +7,11 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -285,5 +287,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_exit() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Entry point of `python -m interplm_core` and the console script."""
+    leave(main())
+
+
+def leave(code: int) -> None:
+    """End the process once the command's work is safely out, without tearing the
+    interpreter down.
+
+    Python's teardown of torch's modules and C++ statics costs 0.4-0.6 s after every
+    command (`python -c "import torch"` alone spends 0.43 s exiting here), a tenth of a
+    corpus export. What shutdown does that matters is done first, in its order: join
+    worker threads (pending result-cache writes, via `threading._shutdown`), run the
+    atexit handlers (logging, Ray), flush stdout and stderr. Output files are closed by
+    the commands themselves. Where that private hook is missing, exit normally.
+    """
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    if shutdown_threads is None:
+        sys.exit(code)
+    shutdown_threads()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left before the last lines (`... | head`)
+        code = 141 if code == 0 else code
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(code)

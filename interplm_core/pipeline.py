@@ -48,19 +48,23 @@ class FeatureResult:
         return self.activations.shape[0]
 
     def top_features(self, k: int = 10, by: str = "max") -> list[dict]:
-        """The k features that fire most on this protein, ordered by `by` (see `ranking.rank_features`)."""
-        maxima = self.activations.max(axis=0)
-        means = self.activations.mean(axis=0)
+        """The k features that fire most on this protein, ordered by `by` (see `ranking.rank_features`).
+
+        Only the k ranked columns are summarised (one pass over the whole matrix, in the
+        ranking, instead of three): the CLI prints this for every record of a corpus.
+        """
         ranked = rank_features(self.activations, k, by)
+        columns = self.activations[:, ranked]  # [L, k], C-ordered: the same sums as over the full matrix
+        maxima, means = columns.max(axis=0), columns.mean(axis=0)
         return [
             {
                 "feature": int(f),
-                "max_activation": float(maxima[f]),
-                "mean_activation": float(means[f]),
-                "argmax_position": int(self.activations[:, f].argmax()) + 1,
-                "active_residues": int((self.activations[:, f] > 0).sum()),
+                "max_activation": float(maxima[i]),
+                "mean_activation": float(means[i]),
+                "argmax_position": int(columns[:, i].argmax()) + 1,
+                "active_residues": int((columns[:, i] > 0).sum()),
             }
-            for f in ranked
+            for i, f in enumerate(ranked)
         ]
 
 
@@ -205,20 +209,23 @@ class FeaturePipeline:
             keys = [result_key(r.sequence, self.spec.key, layer, normalized, fingerprints) for r in part]
             found = [self._cached(key) for key in keys]
             missing = [i for i, hit in enumerate(found) if hit is None]
+            embeddings: dict[int, np.ndarray] = {}
             if missing:
                 sae = self.sae(layer, normalized)
-                embeddings = self.embedder.embed([part[i].sequence for i in missing], layer)
+                embeddings = dict(zip(missing, self.embedder.embed([part[i].sequence for i in missing], layer)))
                 self._count("model_calls")
-                for index, embedding in zip(missing, embeddings):
-                    computed = self._encode(sae, embedding, normalized)
+            # Each result is encoded just before it is yielded: a consumer (the export's
+            # writer thread) takes it while the next one is encoded, and only the chunk's
+            # small embeddings wait, not its [residues, features] arrays.
+            for index, record in enumerate(part):
+                ready = found[index]
+                if ready is None:
+                    ready = self._encode(sae, embeddings.pop(index), normalized)
                     if remember:
-                        self.memory.put(keys[index], computed)
-                        self.disk.put_later(keys[index], computed)
-                    found[index] = computed
-            if on_progress:
-                on_progress(start + len(part), total)
-            for index, (record, ready) in enumerate(zip(part, found)):
-                assert ready is not None  # every miss was computed just above
+                        self.memory.put(keys[index], ready)
+                        self.disk.put_later(keys[index], ready)
+                if on_progress and index == len(part) - 1:
+                    on_progress(start + len(part), total)
                 yield self._result(record, layer, normalized, ready, synthetic, from_cache=index not in missing)
 
     def _cached(self, key: str) -> CachedArrays | None:

@@ -178,3 +178,26 @@ def test_features_argument_errors_answer_before_torch_is_imported(tmp_path):
         assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert proc.stdout.split() == ["False"]
     assert not list(tmp_path.iterdir())
+
+
+
+def test_leaving_waits_for_background_writes_and_flushes_output(tmp_path):
+    """The CLI exits through os._exit (skipping torch's slow teardown) only after what a
+    normal exit would finish: a write still running on an executor thread (as the result
+    cache's are), atexit handlers, unflushed output."""
+    marker, at_exit = tmp_path / "written", tmp_path / "atexit"
+    code = f"""
+import atexit, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from interplm_core.cli import leave
+pool = ThreadPoolExecutor(max_workers=1)
+pool.submit(lambda: (time.sleep(0.5), Path({str(marker)!r}).write_text("done")))
+atexit.register(lambda: Path({str(at_exit)!r}).write_text("ran"))
+sys.stdout.write("no newline, still buffered")
+leave(3)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stdout == "no newline, still buffered"
+    assert marker.read_text() == "done" and at_exit.read_text() == "ran"
