@@ -9,7 +9,8 @@ noisy neighbour on this shared machine hits both alike; medians of --repeats rou
   - `atlas build --layer 6` and `--layer 1-6` (`--map pca`: the map is not throughput).
 Every run writes to a new path, removed after it is timed: overwriting the previous
 round's 0.5 GB file made the command pay for deleting it (0.2-0.6 s on this disk, which
-discards freed blocks), work a first run does not do.
+discards freed blocks), work a first run does not do; and the disk is synced between
+runs, so one command's write-back does not land in the next one's time.
 It also measures the matmul peak (2048³ float32) to state GFLOP/s and the distance to
 the float32 floor (the matmul FLOPs at that peak), the levers one by one in-process
 (dense compressed vs uncompressed write, CSR vs gathered decode), `--help` latency, and
@@ -205,6 +206,7 @@ def main() -> int:
                 times[name].append(wall)
                 print(f"round {round_ + 1}: {name} {wall:.2f} s", flush=True)
                 shutil.rmtree(outputs, ignore_errors=True)  # not timed: see the docstring
+                os.sync()  # the next command does not share the disk with this one's write-back
         help_wall = min(run(cli + ["--help"], base_env)[0] for _ in range(3))
         error_wall = min(wall_of_error(cli + ["features", "--sequence", "MKT", "--layer", "4", "--out", "x.csv"], base_env)
                          for _ in range(3))
