@@ -14,10 +14,10 @@ runs, so one command's write-back does not land in the next one's time.
 It also measures the matmul peak (2048³ float32) to state GFLOP/s and the distance to
 the float32 floor (the matmul FLOPs at that peak), the levers one by one in-process
 (dense compressed vs uncompressed write, CSR vs gathered decode), `--help` latency, and
-with --memory N the peak resident memory (/usr/bin/time -v) of `features --out X.parquet`
-and `atlas build` on an N-protein corpus. Results go to bench/RESULTS.md.
+with --memory N,M the peak resident memory (/usr/bin/time -v) of `features --out X.parquet`
+and `atlas build` on corpora of N and M proteins. Results go to bench/RESULTS.md.
 
-    python bench/throughput_bench.py [--repeats 3] [--memory 2000]
+    python bench/throughput_bench.py [--repeats 5] [--memory 200,2000]
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def levers(corpus: Path, weights: Path, work: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--memory", type=int, default=0, help="proteins in the memory corpus (0: skip)")
+    parser.add_argument("--memory", default="", help="corpus sizes for the memory runs, e.g. 200,2000 (default: none)")
     parser.add_argument("--skip-timing", action="store_true", help="only the memory measurement")
     parser.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"))
     args = parser.parse_args()
@@ -262,26 +262,47 @@ def main() -> int:
             (f"| result caches: every exported protein also written to the disk cache (sparse copy + store; it ran on a "
             f"thread beside the matrix products) → an export reads the caches, does not fill them | {lever['cache_fill']:.2f} s | 0 |"),
             "",
+            ("Also in `features`: the output written on a thread while the next proteins are encoded (each result is "
+             "yielded as soon as it is encoded), top-feature tables from the ranked columns only, tokens from a lookup "
+             "table, and no interpreter teardown at exit (torch's alone costs about 0.4 s). In `atlas build`: one "
+             "ESM-2 pass per shard feeds every layer (and one more the concept pass); each protein's statistics "
+             "come from its non-zero activations (3.5× faster than the dense passes, bit-identical shards), on a "
+             "thread beside the encoding, which runs with one torch thread fewer; the residue index goes into "
+             "DuckDB in shard order without a sort; shards are LZ4; the PCA map comes from a 320 × 320 "
+             "eigenproblem. What is left above the floor: imports (about 1.8 s of torch and NumPy), the "
+             "reconstruction the tables report (a second product as large as the encoder's with these synthetic "
+             "weights, which use 68% of the dictionary per protein), writing 0.5 GB, and per layer the DuckDB "
+             "inserts (about 0.8 s for 3.5 million index rows and 100,000 top-k rows)."),
+            "",
         ]
-    if args.memory:
-        big = work / "big.fasta"
-        big_residues = write_corpus(big, args.memory, seed=SEED + 1)
+    sizes = [int(n) for n in args.memory.split(",")] if args.memory else []
+    rows = []
+    for size in sizes:
+        big = work / f"big-{size}.fasta"
+        big_residues = write_corpus(big, size, seed=SEED + 1)
         _, rss_features = run(cli + ["features", "--fasta", str(big), "--layer", str(FEATURES_LAYER),
-                                     "--out", str(work / "big.parquet"), "--quiet"], fresh_env(), time_v=True)
-        print(f"features peak RSS {rss_features:.0f} MiB", flush=True)
+                                     "--out", str(work / f"big-{size}.parquet"), "--quiet"], fresh_env(), time_v=True)
+        print(f"{size} proteins: features peak RSS {rss_features:.0f} MiB", flush=True)
         _, rss_atlas = run(cli + ["atlas", "build", "--fasta", str(big), "--layer", "6", "--map", "pca", "--quiet",
-                                  "--out", str(work / "big-atlas")], fresh_env(), time_v=True)
-        print(f"atlas peak RSS {rss_atlas:.0f} MiB", flush=True)
+                                  "--out", str(work / f"big-atlas-{size}")], fresh_env(), time_v=True)
+        print(f"{size} proteins: atlas peak RSS {rss_atlas:.0f} MiB", flush=True)
+        rows.append(f"| {size:,} | {big_residues:,} | {rss_features:,.0f} MiB | {rss_atlas:,.0f} MiB |")
+    if rows:
         lines += [
-            (f"Memory on a {args.memory:,}-protein corpus ({big_residues:,} residues; /usr/bin/time -v, maximum "
-            f"resident set size): `features --layer {FEATURES_LAYER} --out X.parquet` **{rss_features:,.0f} MiB**, "
-            f"`atlas build --layer 6` **{rss_atlas:,.0f} MiB** (target: under 2 GiB)."),
+            ("Peak resident memory (/usr/bin/time -v, maximum resident set size) with corpus size; target: "
+             "a 2,000-protein corpus under 2 GiB:"),
+            "",
+            f"| proteins | residues | `features --layer {FEATURES_LAYER} --out X.parquet` | `atlas build --layer 6` |",
+            "|---:|---:|---:|---:|",
+            *rows,
             "",
         ]
     body = "\n".join(lines)
     print(body)
     if not args.skip_timing:
         write_section("throughput-bench", body, Path(args.out))
+    else:
+        print("(--skip-timing: bench/RESULTS.md left as it is)")
     return 0
 
 
