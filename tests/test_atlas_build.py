@@ -219,7 +219,7 @@ def test_shards_bit_identical_whatever_the_thread_count(atlas_env):
     try:
         for count in (1, 2, 4):
             torch.set_num_threads(count)
-            results[count] = worker.run(proteins, params)
+            results[count] = dict(worker.run(proteins, params))  # run now, at this thread count
     finally:
         torch.set_num_threads(threads)
     for count in (2, 4):

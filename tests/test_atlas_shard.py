@@ -37,11 +37,11 @@ def test_shard_statistics_equal_a_dense_computation():
     proteins, raws, inv_scale = _inputs()
     params = ShardParams(layer=1, top_k=3, window=2, residue_index_min=0.0, summary_features=4)
     by_sequence = {p.sequence: raw for p, raw in zip(proteins, raws)}
-    result = compute_shard(
+    result = dict(compute_shard(
         proteins, [params],
         embed_layers=lambda sequences, layers: [{1: by_sequence[s]} for s in sequences],
         encoders={1: lambda x: x}, inv_scales={1: inv_scale}, feature_count=FEATURES,
-    )[1]
+    ))[1]
     acts = [raw * inv_scale for raw in raws]
 
     stats = result.stats.to_pydict()

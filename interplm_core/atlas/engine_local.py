@@ -24,6 +24,5 @@ def run_local(
 ) -> None:
     for shard, params in work:
         on_protein = progress.update if progress is not None else None
-        results = worker.run(corpus[shard.start:shard.stop], params, on_protein)
-        for layer_params in params:
-            sink(layer_params.layer, shard, results[layer_params.layer])
+        for layer, result in worker.run(corpus[shard.start:shard.stop], params, on_protein):
+            sink(layer, shard, result)  # written before the next layer's tables are built

@@ -117,4 +117,4 @@ class _RemoteWorker:
         self.worker = ShardWorker(model, layers, scale, settings)
 
     def run(self, proteins, params):
-        return self.worker.run(proteins, params)
+        return dict(self.worker.run(proteins, params))  # one object back to the driver

@@ -62,9 +62,11 @@ def compute_shard(
     inv_scales: dict[int, np.ndarray | None],
     feature_count: int,
     on_protein: Callable[[int], None] | None = None,
-) -> dict[int, ShardResult]:
+) -> Iterator[tuple[int, ShardResult]]:
     """Embed, encode and summarise `proteins` (a contiguous slice of the corpus) at
-    every layer of `params`, from one ESM-2 pass per chunk of proteins.
+    every layer of `params`, from one ESM-2 pass per chunk of proteins; then yield
+    (layer, result) one layer at a time, so a caller writes each layer's tables before
+    the next are built (all six at once were most of a 6-layer build's memory).
 
     `encoders[layer]` gives raw SAE activations; `inv_scales[layer]` turns them into
     reported ones (None: report raw values). `on_protein(residues)` is called after each
@@ -95,7 +97,8 @@ def compute_shard(
                         on_protein(len(protein.sequence))
         while waiting:
             waiting.popleft().result()
-    return {layer: stats[layer].result(proteins) for layer in layers}
+    for layer in layers:
+        yield layer, stats.pop(layer).result(proteins)
 
 
 @contextmanager

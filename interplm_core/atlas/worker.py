@@ -45,11 +45,11 @@ class ShardWorker:
         proteins: list[CorpusProtein],
         params: list[ShardParams],
         on_protein: Callable[[int], None] | None = None,
-    ) -> dict[int, ShardResult]:
-        """One shard's results at every layer of `params` ({layer: result}), one ESM pass."""
+    ) -> Iterator[tuple[int, ShardResult]]:
+        """One shard's (layer, result) at every layer of `params`, from one ESM pass."""
         sae = self.raw_saes[params[0].layer]
         with self._order_fixed_threads():
-            return compute_shard(
+            yield from compute_shard(
                 proteins,
                 params,
                 embed_layers=self.pipeline.embedder.embed_layers,
