@@ -228,6 +228,15 @@ def test_shards_bit_identical_whatever_the_thread_count(atlas_env):
                 assert table.equals(results[1][layer].tables()[name]), (count, layer, name)
 
 
+def test_out_that_is_a_file_is_refused_in_one_line(atlas_env, tmp_path, capsys):
+    settings, corpus, _, _ = atlas_env
+    taken = tmp_path / "notes.tsv"
+    taken.write_text("kept\n")
+    with pytest.raises(InputError, match="is a file: an atlas is a folder"):
+        build_atlas(corpus, taken, _options(), settings)
+    assert taken.read_text() == "kept\n"
+
+
 def test_resume_refuses_other_settings(atlas_env, local_atlas):
     settings, corpus, _, base = atlas_env
     copy = base / "copy"

@@ -80,6 +80,8 @@ def build_atlas(
     for layer in options.layers:
         spec.check_layer(layer)
     layout = AtlasLayout(Path(out))
+    if layout.root.exists() and not layout.root.is_dir():
+        raise InputError(f"--out {layout.root} is a file: an atlas is a folder; choose a new or empty folder.")
     if options.overwrite:
         remove_atlas(layout.root)
     corpus = read_corpus(Path(fasta))
