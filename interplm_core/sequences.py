@@ -27,6 +27,9 @@ DEFAULT_MAX_LENGTH = 20_000
 DEFAULT_MAX_RECORDS = 10_000
 
 _WHITESPACE = re.compile(r"\s+")
+#: Control characters other than whitespace: in a header they are not text, and printed
+#: as they are they would drive the reader's terminal (an ESC starts a command).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def iter_fasta_records(
     number = 0
 
     def finish() -> SequenceRecord:
-        text = (header or "").strip()
+        text = _CONTROL.sub("?", header or "").strip()
         record_id = text.split()[0] if text else f"record_{number}"
         description = text[len(record_id):].strip() if text else ""
         record_id = _first_free(record_id, taken)

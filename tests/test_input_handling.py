@@ -109,6 +109,15 @@ def test_oversized_record_is_refused_while_streaming(tmp_path):
     assert peak < 20_000_000
 
 
+def test_control_characters_in_a_header_become_question_marks(tmp_path):
+    """An ESC in a record id would recolour (or worse) the terminal the CLI prints it to."""
+    path = tmp_path / "hostile.fasta"
+    path.write_text(">\x1b[31mred\x07 desc\x1b]0;title\x07\nMKV\n")
+    (record,) = read_fasta_file(path)
+    assert record.id == "?[31mred?" and record.description == "desc?]0;title?"
+    assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in record.id + record.description)
+
+
 def test_the_length_limit_is_per_record_not_per_file(tmp_path):
     """300 records of 400 residues (120,000 in all, 6x the per-record limit) are a corpus,
     not an oversized protein; the 301st, one residue over the limit, is refused by name."""
