@@ -18,28 +18,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("INTERPLM_FIXTURES", REPO / "interplm_core" / "demo_data"))
 sys.path.insert(0, str(REPO))
 
+from bench.app_server import running_app  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 #: JavaScript: the live 3D viewer has drawn a frame of a model other than `arg` (ui/viewer3d.js
@@ -204,29 +196,15 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from interplm_core.mirror import start_mirror
     from interplm_core.synthetic import write_synthetic_weights
 
     tmp = Path(tempfile.mkdtemp(prefix="interplm-bench-"))
     weights = Path(args.weights) if args.weights else write_synthetic_weights(tmp / "weights", seed=1)
-    mirror = start_mirror()
-    port = free_port()
-    env = dict(os.environ, **mirror.env(), INTERPLM_WEIGHTS_DIR=str(weights), INTERPLM_CACHE_DIR=str(tmp / "cache"))
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     results: list[tuple[str, float | None, float | None]] = []
     rng = random.Random(0)
     seq300 = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(300))
     seq1500 = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(1500))
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_app(weights, tmp / "cache") as url:
         if args.presentation_only:
             run_presentation_only(url)
             return
@@ -306,10 +284,6 @@ def main() -> None:
         lines += [f"| {what} | {'' if a is None else f'{a:.2f}'} | {'' if b is None else f'{b:.2f}'} |"
                   for what, a, b in results]
         write_section("browser-bench", "\n".join(lines))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        mirror.stop()
 
 
 if __name__ == "__main__":

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.browser_bench import ARGS, HEATMAP_DRAWN, free_port  # noqa: E402
+from bench.app_server import running_app  # noqa: E402
+from bench.browser_bench import ARGS, HEATMAP_DRAWN  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
 
 FAILED = ("() => !!document.querySelector('[data-testid=\"stException\"]') || "
@@ -68,30 +66,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=6)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    from interplm_core.mirror import start_mirror
     from interplm_core.synthetic import write_synthetic_weights
 
     tmp = Path(tempfile.mkdtemp(prefix="interplm-concurrency-"))
     weights = write_synthetic_weights(tmp / "weights", seed=1)
-    mirror = start_mirror()
-    port = free_port()
-    env = dict(os.environ, **mirror.env(), INTERPLM_WEIGHTS_DIR=str(weights), INTERPLM_CACHE_DIR=str(tmp / "cache"))
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port)], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_app(weights, tmp / "cache") as url:
         results = asyncio.run(run_sessions(url, args.sessions))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        mirror.stop()
     ok = sum(1 for _, success, _, _ in results if success)
     for number, success, seconds, why in results:
         print(f"session {number}: {'ok' if success else 'FAILED'} after {seconds:.1f} s {why}")
