@@ -34,6 +34,14 @@ def new_app(**params):
     return at
 
 
+def analyse(at, source: str, value: str) -> None:
+    """Choose an input source ("Sequence" or "UniProt"), type `value` and press Analyse."""
+    at.radio(key="source").set_value(source).run()
+    box = at.text_area(key="sequence_text") if source == "Sequence" else at.text_input(key="query")
+    box.input(value)
+    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+
+
 def texts(at) -> str:
     """All visible text of markdown, captions, headers, alerts: what a user reads."""
     parts = []

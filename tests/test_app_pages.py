@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.app_fixtures import new_app, texts, viewer_scenes
+from tests.app_fixtures import analyse, new_app, texts, viewer_scenes
 
 
 def test_feature_page_without_a_protein_says_what_to_do(app_env):
@@ -84,9 +84,7 @@ def test_another_protein_resets_features_mutations_and_comparison(app_env):
     at = new_app(acc="P61626", f="12,34", mut="K19R")
     at.run()
     assert at.session_state["selected"] == [12, 34] and at.session_state["mutations"] == "K19R"
-    at.radio(key="source").set_value("UniProt").run()
-    at.text_input(key="query").input("P69905")
-    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    analyse(at, "UniProt", "P69905")
     assert not at.exception
     protein = at.session_state["protein"]
     assert protein.record.id == "P69905"
@@ -125,9 +123,7 @@ def test_offline_mode_serves_cached_answers_and_explains_missing_ones(app_env):
     at = new_app(acc="P61626")
     at.run()
     at.toggle(key="offline").set_value(True).run()
-    at.radio(key="source").set_value("UniProt").run()
-    at.text_input(key="query").input("Q5VSL9")
-    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    analyse(at, "UniProt", "Q5VSL9")
     assert not at.exception
     error = at.error[0].value
     assert "Could not load this protein" in error and "unexpected" not in error

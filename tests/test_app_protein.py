@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.app_fixtures import coloured_residues, new_app, texts, viewer_scenes
+from tests.app_fixtures import analyse, coloured_residues, new_app, texts, viewer_scenes
 
 
 def _plotly(at):
@@ -71,9 +71,7 @@ def test_example_button_loads_haemoglobin_with_its_pdb_structure(app_env):
 def test_pasted_fasta_and_layer_switch(app_env):
     at = new_app()
     at.run()
-    at.radio(key="source").set_value("Sequence").run()
-    at.text_area(key="sequence_text").input(">mini test protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ")
-    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    analyse(at, "Sequence", ">mini test protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ")
     assert not at.exception
     assert "mini test protein (33 aa)" in texts(at)
     assert "No structure for this protein" in texts(at)
@@ -88,9 +86,7 @@ def test_pasted_fasta_and_layer_switch(app_env):
 def test_lower_case_and_ambiguous_letters_are_reported(app_env):
     at = new_app()
     at.run()
-    at.radio(key="source").set_value("Sequence").run()
-    at.text_area(key="sequence_text").input("mktayiakqrqisfvkshfsrqleerlgBieXq")
-    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    analyse(at, "Sequence", "mktayiakqrqisfvkshfsrqleerlgBieXq")
     assert not at.exception
     shown = texts(at)
     assert "31 lower-case letters read as upper case." in shown
@@ -107,12 +103,7 @@ def test_bad_input_shows_a_message_and_keeps_the_last_protein(app_env, kind, val
     at = new_app(acc="P61626")
     at.run()
     assert "LYSC_HUMAN" in texts(at)
-    at.radio(key="source").set_value(kind).run()
-    if kind == "Sequence":
-        at.text_area(key="sequence_text").input(value)
-    else:
-        at.text_input(key="query").input(value)
-    at.button[[b.label for b in at.button].index("Analyse")].click().run()
+    analyse(at, kind, value)
     assert not at.exception
     errors = [e.value for e in at.error]
     assert errors and message in errors[0]
