@@ -12,13 +12,14 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from interplm_core.demo import stop_process, streamlit_command, wait_until_healthy
+from interplm_core.errors import InterPLMError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -51,31 +52,17 @@ def app_url(mirror, synthetic_weights_dir, tmp_path_factory):
     for name in ("INTERPLM_OFFLINE", "HF_HUB_OFFLINE", "INTERPLM_ATLAS"):
         env.pop(name, None)
     log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(streamlit_command(port), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
+    try:
+        wait_until_healthy(url, proc, timeout=60)
+    except InterPLMError as err:
+        stop_process(proc)
+        pytest.fail(f"{err} See {log.name}")
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 
