@@ -89,6 +89,17 @@ def test_cli_reports_utf16_as_utf16(tmp_path):
     assert proc.returncode == 2 and "UTF-16 text" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def _peak_bytes_while_refused(path, message: str) -> int:
+    """Peak Python memory (tracemalloc) of reading `path`, which must be refused with `message`."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=message):
+            read_fasta_file(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_oversized_record_is_refused_while_streaming(tmp_path):
     """A 200 MB one-record FASTA: refused after reading a few MB, with memory that does not grow
     with the file (measured: whole-file reading peaked near 1 GB)."""
@@ -99,14 +110,7 @@ def test_oversized_record_is_refused_while_streaming(tmp_path):
         block = line * 100_000
         while handle.tell() < 200_000_000:
             handle.write(block)
-    tracemalloc.start()
-    try:
-        with pytest.raises(InputError, match="Record 'big' has more than 20,000 residues"):
-            read_fasta_file(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 20_000_000
+    assert _peak_bytes_while_refused(path, "Record 'big' has more than 20,000 residues") < 20_000_000
 
 
 def test_control_characters_in_a_header_become_question_marks(tmp_path):
@@ -134,14 +138,7 @@ def test_the_length_limit_is_per_record_not_per_file(tmp_path):
 def test_one_line_giant_sequence_is_refused_while_streaming(tmp_path):
     path = tmp_path / "line.fasta"
     path.write_text(">x\n" + "A" * 5_000_000)
-    tracemalloc.start()
-    try:
-        with pytest.raises(InputError, match="line 2 is over"):
-            read_fasta_file(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 12_000_000
+    assert _peak_bytes_while_refused(path, "line 2 is over") < 12_000_000
 
 
 def test_streamed_file_reads_like_pasted_text(tmp_path, fixtures_dir):
