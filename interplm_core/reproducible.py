@@ -14,6 +14,8 @@ the atlas pins its computation to one thread, whose order is fixed too.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 STRICT_MODE = "AUTO,STRICT"
@@ -42,3 +44,16 @@ def strict_gemm_active() -> bool:
         return False
     get_mode.restype, get_mode.argtypes = ctypes.c_int, [ctypes.c_int]
     return bool(get_mode(_MKL_CBWR_ALL) & _MKL_CBWR_STRICT)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads, then restore the previous number."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

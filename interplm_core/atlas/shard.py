@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import torch
 
+from ..reproducible import torch_threads
 from .corpus import CorpusProtein
 from .histogram import BIN_COUNT, feature_histograms
 
@@ -86,7 +86,7 @@ def compute_shard(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-stats") as summariser:
         for start in range(0, len(sequences), EMBED_CHUNK):
             embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
-            with _torch_threads(max(1, torch.get_num_threads() - 1)):
+            with torch_threads(max(1, torch.get_num_threads() - 1)):
                 for protein, by_layer in zip(proteins[start:start + EMBED_CHUNK], embeddings):
                     for layer in layers:
                         raw = encoders[layer](torch.from_numpy(by_layer[layer])).cpu().numpy()
@@ -99,16 +99,6 @@ def compute_shard(
             waiting.popleft().result()
     for layer in layers:
         yield layer, stats.pop(layer).result(proteins)
-
-
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _LayerStats:

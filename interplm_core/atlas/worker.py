@@ -9,13 +9,12 @@ mode when it is on (see `reproducible.py`), one thread otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 import numpy as np
-import torch
 
 from ..pipeline import FeaturePipeline
-from ..reproducible import strict_gemm_active
+from ..reproducible import strict_gemm_active, torch_threads
 from ..settings import Settings
 from .corpus import CorpusProtein
 from .scale import inverse_scale, published_maxima
@@ -48,7 +47,8 @@ class ShardWorker:
     ) -> Iterator[tuple[int, ShardResult]]:
         """One shard's (layer, result) at every layer of `params`, from one ESM pass."""
         sae = self.raw_saes[params[0].layer]
-        with self._order_fixed_threads():
+        # Without MKL's strict mode, one thread: the only thread count every machine has.
+        with nullcontext() if self.strict_gemm else torch_threads(1):
             yield from compute_shard(
                 proteins,
                 params,
@@ -58,19 +58,6 @@ class ShardWorker:
                 feature_count=sae.dict_size,
                 on_protein=on_protein,
             )
-
-    @contextmanager
-    def _order_fixed_threads(self) -> Iterator[None]:
-        """Without MKL's strict mode, one thread: the only thread count every machine has."""
-        if self.strict_gemm:
-            yield
-            return
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
     def decoder_weight(self, layer: int) -> np.ndarray:
         """The raw SAE's decoder matrix [D, F] (columns are feature directions)."""
