@@ -32,6 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.flops import encoder_flops, esm_flops, matmul_peak  # noqa: E402
 from bench.hf_reference import HFReference, export_hf_model  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
 from interplm_core.pipeline import FeaturePipeline  # noqa: E402
@@ -67,17 +68,9 @@ def timed_pair(a, b, repeats: int) -> tuple[float, float]:
     return statistics.median(times_a), statistics.median(times_b)
 
 
-def matmul_peak() -> float:
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    best = min(timed(lambda: a @ b, 1) for _ in range(5))
-    return 2 * 2048**3 / best / 1e9
-
-
 def pipeline_flops(length: int, layers: int, dim: int, features: int, active: int) -> float:
     """Multiply-adds x 2 of ESM blocks (projections, FFN, attention), SAE encode, sparse decode."""
-    tokens = length + 2
-    esm = layers * (24 * dim * dim * tokens + 4 * tokens * tokens * dim)
-    return esm + 2 * dim * features * length + 2 * active * dim
+    return esm_flops(length, layers, dim) + encoder_flops(length, dim, features) + 2 * active * dim
 
 
 def peak_memory_mib(weights_dir: Path, length: int) -> float:

@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.flops import encoder_flops, esm_flops, matmul_peak  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
 
 PROTEINS, MIN_LEN, MAX_LEN, SEED = 48, 50, 485, 14  # ~12,800 residues, as in issue 14
@@ -74,23 +75,9 @@ def wall_of_error(args: list[str], env: dict) -> float:
     return wall
 
 
-def matmul_peak() -> float:
-    import torch
-
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    a @ b
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best / 1e9
-
-
-def corpus_flops(lengths: list[int], layers: int, dim: int = 320, features: int = 10240) -> float:
-    """Matmul FLOPs of ESM-2 to `layers` (projections, FFN, attention) plus the SAE encoder."""
-    esm = sum(layers * (24 * dim * dim * (n + 2) + 4 * (n + 2) ** 2 * dim) for n in lengths)
-    return esm + sum(2 * dim * features * n for n in lengths)
+def corpus_flops(lengths: list[int], layers: int) -> float:
+    """Matmul FLOPs of ESM-2 to `layers` plus the SAE encoder over the corpus."""
+    return sum(esm_flops(n, layers) + encoder_flops(n) for n in lengths)
 
 
 def levers(corpus: Path, weights: Path, work: Path) -> dict:
@@ -215,7 +202,7 @@ def main() -> int:
         median = {name: statistics.median(values) for name, values in times.items()}
         flops4 = corpus_flops(lengths, FEATURES_LAYER)
         flops6 = corpus_flops(lengths, 6)
-        flops16 = corpus_flops(lengths, 6) + 5 * sum(2 * 320 * 10240 * n for n in lengths)
+        flops16 = corpus_flops(lengths, 6) + 5 * sum(encoder_flops(n) for n in lengths)
         naive_flops = corpus_flops(lengths, 6)  # the naive script runs all six layers
 
         def row(label, key, reference, flops):
