@@ -209,10 +209,18 @@ class EsmEmbedder:
         return model.lm_head(x)
 
     def _rotary_tables(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin [length, head_dim] of fair-esm's rotary angles (float32 angles, as it
+        makes them), evaluated in float64 by NumPy and rounded to float32.
+
+        Not `angles.cos()`: torch hands float32 cos to MKL's vector maths, which gave a
+        different last bit in about one process in ten, on its first call only (seen as
+        atlas shards that differed between two runs of the same build).
+        """
         inv_freq = self.model.layers[0].self_attn.rot_emb.inv_freq
         freqs = torch.outer(torch.arange(length, dtype=inv_freq.dtype, device=inv_freq.device), inv_freq)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos(), emb.sin()
+        angles = torch.cat((freqs, freqs), dim=-1).cpu().numpy().astype(np.float64)
+        return (torch.from_numpy(np.cos(angles).astype(np.float32)).to(inv_freq.device),
+                torch.from_numpy(np.sin(angles).astype(np.float32)).to(inv_freq.device))
 
     def _fused_qkv(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Concatenated Q, K, V projection weights of block `index`, made once."""

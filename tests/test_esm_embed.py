@@ -144,3 +144,18 @@ def test_one_pass_for_several_layers_equals_one_pass_per_layer(embedder):
             assert np.array_equal(both[layer], alone)
     assert len(seqs[0]) <= 40  # fits one window: comparable with fair-esm's full forward
     np.testing.assert_allclose(together[0][6], fair_esm_reference(embedder, seqs[0], 6), rtol=1e-5, atol=1e-5)
+
+
+def test_rotary_tables_are_fair_esms_angles_rounded_from_float64(embedder):
+    """The cos/sin tables are fair-esm's float32 angles evaluated in float64 and rounded:
+    the same bits in every process (torch's float32 cos went through MKL's vector maths,
+    whose first call gave another last bit in about one process in ten)."""
+    rot = embedder.model.layers[0].self_attn.rot_emb
+    cos, sin = embedder._rotary_tables(300)
+    positions = np.arange(300, dtype=np.float32)
+    angles = (positions[:, None] * rot.inv_freq.numpy()[None, :]).astype(np.float32)  # float32 products, as fair-esm
+    angles = np.concatenate([angles, angles], axis=1).astype(np.float64)
+    assert np.array_equal(cos.numpy(), np.cos(angles).astype(np.float32))
+    assert np.array_equal(sin.numpy(), np.sin(angles).astype(np.float32))
+    fair_cos, fair_sin = rot._update_cos_sin_tables(torch.zeros(1, 300, 16), seq_dimension=1)
+    assert torch.allclose(cos, fair_cos[0], atol=1e-6) and torch.allclose(sin, fair_sin[0], atol=1e-6)
