@@ -167,10 +167,9 @@ def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas)
     assert_same_atlas(local_atlas, out)
 
 
-def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(atlas_env, local_atlas, monkeypatch):
-    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers, and one more the
-    concept pass; each layer's tables (concepts included) and maxima are exactly those
-    of a build of that layer alone."""
+@pytest.fixture(scope="module")
+def two_layer_atlas(atlas_env):
+    """An atlas of layers L and L+1, and the ESM-2 passes its build made (layers of each)."""
     from interplm_core.esm_embed import EsmEmbedder
 
     settings, corpus, concepts, base = atlas_env
@@ -181,10 +180,19 @@ def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(a
         calls.append(tuple(layers))
         return real(self, sequences, layers, *args, **kwargs)
 
-    monkeypatch.setattr(EsmEmbedder, "embed_layers", counted)
-    both = base / "two-layers"
-    report = build_atlas(corpus, both, _options(concepts, layers=[LAYER, LAYER + 1]), settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EsmEmbedder, "embed_layers", counted)
+        report = build_atlas(corpus, base / "two-layers", _options(concepts, layers=[LAYER, LAYER + 1]), settings)
     assert report.shards_computed == report.shards_total == 8
+    return base / "two-layers", calls
+
+
+def test_multi_layer_build_runs_esm_once_per_shard_and_equals_one_layer_builds(atlas_env, local_atlas, two_layer_atlas):
+    """--layer L,L+1: one ESM-2 pass per shard chunk feeds both layers, and one more the
+    concept pass; each layer's tables (concepts included) and maxima are exactly those
+    of a build of that layer alone."""
+    settings, corpus, concepts, base = atlas_env
+    both, calls = two_layer_atlas
     assert calls == [(LAYER, LAYER + 1)] * 5  # 4 shards and the concept pass, one pass each
     second = base / "second-layer"
     build_atlas(corpus, second, _options(concepts, layers=[LAYER + 1]), settings)
@@ -402,3 +410,41 @@ def test_feature_map_same_whatever_the_blas_thread_count():
     np.testing.assert_allclose(np.abs(np.delete(maps[0], 7, axis=0)), np.abs(centred @ top.T), atol=1e-5)
     for other in maps[1:]:
         assert np.array_equal(maps[0], other, equal_nan=True)
+
+
+def test_layers_enter_the_database_in_ascending_order_whatever_order_they_complete(atlas_env, two_layer_atlas, tmp_path):
+    """Ray finishes shards out of order: when layer L+1 completes before layer L, nothing is
+    written until L is complete, and the tables come out as an in-order build's."""
+    from interplm_core.atlas.build import LayerFinisher
+    from interplm_core.atlas.corpus import plan_shards
+    from interplm_core.atlas.layout import AtlasLayout
+    from interplm_core.atlas.worker import ShardWorker
+
+    settings, corpus, _, _ = atlas_env
+    both, _ = two_layer_atlas
+    copy = tmp_path / "copy"
+    shutil.copytree(both / "shards", copy / "shards")
+    shutil.copy(both / "corpus.parquet", copy / "corpus.parquet")
+    layout = AtlasLayout(copy)
+    late = layout.shard_dir(LAYER, 2)
+    late.rename(late.with_name("late"))  # layer L still lacks shard 2; layer L+1 is complete
+    proteins = read_corpus(corpus)
+    options = _options(layers=[LAYER, LAYER + 1])
+    worker = ShardWorker(options.model, options.layers, options.scale, settings)
+    finisher = LayerFinisher(layout, options, worker, plan_shards(len(proteins), SHARD_SIZE), len(proteins),
+                             sum(len(p.sequence) for p in proteins))
+    try:
+        finisher.shard_written(LAYER + 1, 3)
+        assert not finisher.temporary.exists()  # L+1 waits for L
+        late.with_name("late").rename(late)
+        finisher.shard_written(LAYER, 2)
+        con = finisher.database()
+        ours = {name: con.execute(f"SELECT * FROM {name} ORDER BY rowid").df() for name in ("features", "top", "residues")}
+    except BaseException:
+        finisher.abandon()
+        raise
+    con.close()
+    reference = atlas_tables(both)
+    for name, table in ours.items():
+        assert table["layer"].is_monotonic_increasing, name
+        pd.testing.assert_frame_equal(table, reference[name], check_exact=True, obj=name)

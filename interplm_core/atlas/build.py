@@ -24,7 +24,7 @@ from ..registry import DEFAULT_MODEL, get_model_spec
 from ..settings import Settings, get_settings
 from ..weights import file_fingerprint
 from .corpus import CorpusProtein, Shard, plan_shards, read_corpus
-from .database import create_database
+from .database import create_concept_tables, insert_layer, open_database
 from .engine_local import run_local
 from .engine_ray import RayOptions, run_ray
 from .feature_map import MAP_METHODS, feature_map, unit_decoder
@@ -114,8 +114,13 @@ def build_atlas(
               "was imported, or MKL_CBWR is set otherwise): shards are computed on one thread, and may differ "
               "in the last bit from shards of a fresh process.", file=sys.stderr)
 
+    # Each layer is merged and put in the database as soon as its last shard is on disk,
+    # on a thread, while the main thread still builds and writes the later layers' shards.
+    finisher = LayerFinisher(layout, options, worker, shards, len(corpus), residues)
+
     def sink(layer: int, shard: Shard, result: ShardResult) -> None:
         write_shard(layout.shard_dir(layer, shard.number), result)
+        finisher.shard_written(layer, shard.number)
         if after_shard is not None:
             after_shard(layer, shard)
 
@@ -126,12 +131,15 @@ def build_atlas(
             run_local(worker, corpus, work, sink, progress)
         else:
             run_ray(options.model, options.layers, options.scale, settings, corpus, work, sink, options.ray, progress)
+        seconds = time.perf_counter() - started
+        con = finisher.database()
+    except BaseException:
+        finisher.abandon()
+        raise
     finally:
         if progress is not None:
             progress.close()
-    seconds = time.perf_counter() - started
-
-    _finalize(layout, manifest, options, worker, shards, len(corpus), residues, settings)
+    _complete(layout, manifest, options, worker, con, finisher.temporary)
     computed = sum(len(params) for _, params in work)
     return BuildReport(layout, len(corpus), residues, len(shards) * len(options.layers), computed, seconds, worker.synthetic)
 
@@ -224,22 +232,83 @@ def _progress_bar(options: BuildOptions, corpus: list[CorpusProtein], work):
     return tqdm(total=total, unit="res", unit_scale=True, desc=f"atlas ({options.engine}, {len(work)} shards)")
 
 
-def _finalize(layout, manifest, options, worker, shards, protein_count, residue_count, settings) -> None:
-    layers = {}
-    for layer in options.layers:
-        shard_dirs = [layout.shard_dir(layer, s.number) for s in shards]
+class LayerFinisher:
+    """Turns each layer's shards into its merged statistics, maxima, feature map and
+    database rows, on one thread, as soon as the layer's last shard is written.
+
+    Layers are finished in ascending order whatever order their shards arrive in (Ray
+    completes shards out of order; a resumed build may find a layer already complete),
+    so the database is the same bits however the build ran. In a multi-layer build every
+    layer completes with the last shard, so the database work of one layer overlaps the
+    building and writing of the next layers' shard tables.
+    """
+
+    def __init__(self, layout: AtlasLayout, options: BuildOptions, worker: ShardWorker, shards: list[Shard],
+                 protein_count: int, residue_count: int):
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.layout, self.options, self.worker, self.shards = layout, options, worker, shards
+        self.protein_count, self.residue_count = protein_count, residue_count
+        self.temporary = layout.database_path.with_suffix(".duckdb.tmp")
+        self._missing = {
+            layer: {s.number for s in shards if not layout.shard_done(layer, s.number)} for layer in options.layers
+        }
+        self._queue = sorted(options.layers)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-layers")
+        self._finished: list[Future] = []
+        self._con = None
+        self._submit_ready()
+
+    def shard_written(self, layer: int, number: int) -> None:
+        self._missing[layer].discard(number)
+        for future in self._finished:
+            if future.done():
+                future.result()  # a failure (a full disk) stops the build now, not at the end
+        self._submit_ready()
+
+    def database(self):
+        """The open database once every layer is in it (raises a layer's failure)."""
+        for future in self._finished:
+            future.result()
+        if self._queue or self._con is None:
+            raise RuntimeError(f"layers {self._queue} still have shards missing")
+        return self._con
+
+    def abandon(self) -> None:
+        """Stop the layer in progress (its query is interrupted) and remove the unfinished database."""
+        if self._con is not None:
+            self._con.interrupt()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._con is not None:
+            self._con.close()
+        self.temporary.unlink(missing_ok=True)
+
+    def _submit_ready(self) -> None:
+        while self._queue and not self._missing[self._queue[0]]:
+            self._finished.append(self._executor.submit(self._finish, self._queue.pop(0)))
+
+    def _finish(self, layer: int) -> None:
+        layout, options = self.layout, self.options
+        shard_dirs = [layout.shard_dir(layer, s.number) for s in self.shards]
         stats = merge_layer(shard_dirs)
         layout.layer_dir(layer).mkdir(parents=True, exist_ok=True)
         np.save(layout.maxima_path(layer), stats.max_raw.astype(np.float32))
-        unit = unit_decoder(worker.decoder_weight(layer))
+        unit = unit_decoder(self.worker.decoder_weight(layer))
         np.save(layout.decoder_path(layer), unit)
         if options.progress and options.map_method == "umap":
             print(f"Layer {layer}: drawing the feature map (UMAP of 10,240 decoder vectors, about a minute; "
                   "--map pca is instant)…", file=sys.stderr, flush=True)
-        layers[layer] = (stats, feature_map(unit, options.map_method), shard_dirs)
-    temporary = layout.database_path.with_suffix(".duckdb.tmp")
-    con = create_database(temporary, layout.corpus_path, layers, options.top_k, protein_count, residue_count)
+        coords = feature_map(unit, options.map_method)
+        if self._con is None:
+            self._con = open_database(self.temporary, layout.corpus_path)
+        insert_layer(self._con, layer, stats, coords, shard_dirs, options.top_k, self.protein_count,
+                     self.residue_count)
+
+
+def _complete(layout, manifest, options, worker, con, temporary: Path) -> None:
+    """Concepts (when annotated), then the database and manifest put in place."""
     try:
+        create_concept_tables(con)
         if options.annotations is not None:
             from .concept_pass import annotate
 

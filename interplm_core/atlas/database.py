@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .histogram import bin_bounds
 from .merge import LayerStats
@@ -36,72 +37,84 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def create_database(
-    path: Path,
-    corpus_path: Path,
-    layers: dict[int, tuple[LayerStats, np.ndarray, list[Path]]],
-    top_k: int,
-    protein_count: int,
-    residue_count: int,
-) -> duckdb.DuckDBPyConnection:
-    """Write a fresh database at `path`; `layers[L] = (stats, map_coords, shard_dirs)`."""
+def open_database(path: Path, corpus_path: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh database at `path` with the tables every layer shares (bins, proteins)."""
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
     con.execute("SET preserve_insertion_order = true")  # the default, and what the unsorted inserts rely on
-    bins = pd.DataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(bin_bounds())], columns=["bin", "low", "high"])
-    con.register("bins_frame", bins)
-    con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins_frame")
-    con.unregister("bins_frame")
+    bins = pa.table({
+        "bin": np.arange(len(bin_bounds()), dtype=np.int64),
+        "low": [low for low, _ in bin_bounds()],
+        "high": [high for _, high in bin_bounds()],
+    })
+    con.register("bins_table", bins)
+    con.execute("CREATE TABLE histogram_bins AS SELECT * FROM bins_table")
+    con.unregister("bins_table")
     con.execute(
         f"CREATE TABLE proteins AS SELECT * FROM read_parquet({_sql_list([corpus_path])}) ORDER BY protein_index"
     )
     con.execute("CREATE UNIQUE INDEX proteins_record ON proteins(record_id)")
-    first = True
-    for layer, (stats, coords, shard_dirs) in sorted(layers.items()):
-        features = pd.DataFrame({
-            "layer": np.full(len(stats.max_raw), layer, np.int16),
-            "feature": np.arange(len(stats.max_raw), dtype=np.int32),
-            "max_raw": stats.max_raw,
-            "max_activation": stats.max_activation,
-            "mean_activation": stats.mean_activation,
-            "active_residues": stats.active_residues,
-            "residue_frequency": stats.active_residues / max(residue_count, 1),
-            "active_proteins": stats.active_proteins,
-            "protein_frequency": stats.active_proteins / max(protein_count, 1),
-            "histogram": list(stats.histogram),
-            "map_x": coords[:, 0],
-            "map_y": coords[:, 1],
-        })
-        top = _sql_list([d / "top.parquet" for d in shard_dirs])
-        summaries = _sql_list([d / "proteins.parquet" for d in shard_dirs])
-        residues = _sql_list([d / "residues.parquet" for d in shard_dirs])
-        verb = "CREATE TABLE {name} AS" if first else "INSERT INTO {name}"
-        con.register("features_frame", features)
-        con.execute(f"{verb.format(name='features')} SELECT * FROM features_frame ORDER BY feature")
-        con.unregister("features_frame")
-        con.execute(
-            f"""{verb.format(name='top')}
-            SELECT {layer}::SMALLINT AS layer, feature, rank::INTEGER AS rank, protein_index, record_id, position,
-                   activation, window_start, window_sequence, window_activations
-            FROM (SELECT *, row_number() OVER (PARTITION BY feature ORDER BY activation DESC, protein_index) AS rank
-                  FROM read_parquet({top}))
-            WHERE rank <= {int(top_k)} ORDER BY feature, rank"""
-        )
-        con.execute(
-            f"""{verb.format(name='protein_summaries')}
-            SELECT {layer}::SMALLINT AS layer, protein_index, active_features, mean_active_per_residue,
-                   top_features, top_activations
-            FROM read_parquet({summaries})"""
-        )
-        con.execute(
-            f"""{verb.format(name='residues')}
-            SELECT {layer}::SMALLINT AS layer, protein_index, position, feature, activation
-            FROM read_parquet({residues})"""
-        )
-        first = False
-    create_concept_tables(con)
     return con
+
+
+def insert_layer(
+    con: duckdb.DuckDBPyConnection,
+    layer: int,
+    stats: LayerStats,
+    coords: np.ndarray,
+    shard_dirs: list[Path],
+    top_k: int,
+    protein_count: int,
+    residue_count: int,
+) -> None:
+    """Add one layer's rows to every per-layer table (made by the first layer inserted)."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'features'").fetchall()[0][0]
+    verb = "INSERT INTO {name}" if exists else "CREATE TABLE {name} AS"
+    histogram = stats.histogram
+    # Arrow, not a DataFrame of per-row arrays, which DuckDB would convert one object at a time.
+    features = pa.table({
+        "layer": np.full(len(stats.max_raw), layer, np.int16),
+        "feature": np.arange(len(stats.max_raw), dtype=np.int32),
+        "max_raw": stats.max_raw,
+        "max_activation": stats.max_activation,
+        "mean_activation": stats.mean_activation,
+        "active_residues": stats.active_residues,
+        "residue_frequency": stats.active_residues / max(residue_count, 1),
+        "active_proteins": stats.active_proteins,
+        "protein_frequency": stats.active_proteins / max(protein_count, 1),
+        "histogram": pa.ListArray.from_arrays(
+            pa.array(np.arange(0, histogram.size + 1, histogram.shape[1], dtype=np.int32)),
+            pa.array(histogram.ravel()),
+        ),
+        "map_x": coords[:, 0],
+        "map_y": coords[:, 1],
+    })
+    top = _sql_list([d / "top.parquet" for d in shard_dirs])
+    summaries = _sql_list([d / "proteins.parquet" for d in shard_dirs])
+    residues = _sql_list([d / "residues.parquet" for d in shard_dirs])
+    con.register("features_table", features)
+    con.execute(f"{verb.format(name='features')} SELECT * FROM features_table ORDER BY feature")
+    con.unregister("features_table")
+    con.execute(
+        f"""{verb.format(name='top')}
+        SELECT {layer}::SMALLINT AS layer, feature, rank::INTEGER AS rank, protein_index, record_id, position,
+               activation, window_start, window_sequence, window_activations
+        FROM (SELECT *, row_number() OVER (PARTITION BY feature ORDER BY activation DESC, protein_index) AS rank
+              FROM read_parquet({top}))
+        WHERE rank <= {int(top_k)} ORDER BY feature, rank"""
+    )
+    con.execute(
+        f"""{verb.format(name='protein_summaries')}
+        SELECT {layer}::SMALLINT AS layer, protein_index, active_features, mean_active_per_residue,
+               top_features, top_activations
+        FROM read_parquet({summaries})"""
+    )
+    con.execute(
+        f"""{verb.format(name='residues')}
+        SELECT {layer}::SMALLINT AS layer, protein_index, position, feature, activation
+        FROM read_parquet({residues})"""
+    )
 
 
 def create_concept_tables(con: duckdb.DuckDBPyConnection) -> None:
