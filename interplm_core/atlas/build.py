@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -256,7 +257,7 @@ class LayerFinisher:
         self._queue = sorted(options.layers)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-layers")
         self._finished: list[Future] = []
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._submit_ready()
 
     def shard_written(self, layer: int, number: int) -> None:
@@ -266,7 +267,7 @@ class LayerFinisher:
                 future.result()  # a failure (a full disk) stops the build now, not at the end
         self._submit_ready()
 
-    def database(self):
+    def database(self) -> duckdb.DuckDBPyConnection:
         """The open database once every layer is in it (raises a layer's failure)."""
         for future in self._finished:
             future.result()
