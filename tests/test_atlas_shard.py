@@ -103,3 +103,16 @@ def test_shard_statistics_equal_a_dense_computation():
         assert rows["top_features"][n] == ranked
         assert rows["top_activations"][n] == [float(act[:, f].max()) for f in ranked]
 
+
+
+def test_bin_of_is_searchsorted_on_the_edges_at_every_value():
+    """The bit-pattern table gives searchsorted's bin for every float32, at the edges and
+    on both sides of each (the only places it could go wrong)."""
+    from interplm_core.atlas.histogram import EDGES
+
+    near = np.concatenate([EDGES, np.nextafter(EDGES, np.float32(0)), np.nextafter(EDGES, np.float32(np.inf))])
+    spread = np.random.default_rng(3).lognormal(-2, 3, 200_000).astype(np.float32)
+    extremes = np.array([0, 1e-45, 1e-38, 1e-3, 1e2, 3e38, np.inf], dtype=np.float32)
+    values = np.concatenate([near, spread, extremes]).astype(np.float32)
+    assert np.array_equal(bin_of(values), np.searchsorted(EDGES, values, side="right"))
+    assert np.array_equal(bin_of(values.reshape(-1, 1)), np.searchsorted(EDGES, values, side="right").reshape(-1, 1))
