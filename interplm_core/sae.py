@@ -94,11 +94,15 @@ class SparseAutoencoder:
         )
 
     @torch.inference_mode()
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's output before its ReLU: [N, D] -> [N, F], on the SAE's device."""
+        x = x.to(self.device)
+        return torch.addmm(self.encoder_bias, x - self.bias, self.encoder_weight.T)
+
+    @torch.inference_mode()
     def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
         """ReLU activations as the file's weights give them: [N, D] -> [N, F], on the SAE's device."""
-        x = x.to(self.device)
-        pre = torch.addmm(self.encoder_bias, x - self.bias, self.encoder_weight.T)
-        return pre.relu_()
+        return self.pre_activations(x).relu_()
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, normalized: bool = True) -> torch.Tensor:

@@ -16,32 +16,35 @@ TWICE = 9  # the peak reached at two rows of a protein: its position is the firs
 
 
 def _inputs() -> tuple[list[CorpusProtein], list[np.ndarray], np.ndarray]:
+    """Proteins, the SAE's pre-activations of each (negative where a feature is silent,
+    as the shard receives them: it applies the ReLU itself), and the inverse scale."""
     rng = np.random.default_rng(3)
-    proteins, raws = [], []
+    proteins, pres = [], []
     for i, length in enumerate([1, 6, 30, 12, 30, 9, 2]):
-        raw = np.maximum(rng.standard_normal((length, FEATURES), dtype=np.float32) - 1.0, 0).astype(np.float32)
-        raw[:, SILENT] = 0
-        raw[:, SAME_PEAK] = 0
-        raw[length // 2, SAME_PEAK] = 2.5
-        raw[:, TWICE] = np.minimum(raw[:, TWICE], 3)
-        raw[[length - 1, 0], TWICE] = 4 + i % 2  # row 0 comes first, also when length is 1
+        pre = (rng.standard_normal((length, FEATURES), dtype=np.float32) - 1.0).astype(np.float32)
+        pre[:, SILENT] = -1
+        pre[:, SAME_PEAK] = np.where(np.arange(length) % 2, -0.5, 0)
+        pre[length // 2, SAME_PEAK] = 2.5
+        pre[:, TWICE] = np.minimum(pre[:, TWICE], 3)
+        pre[[length - 1, 0], TWICE] = 4 + i % 2  # row 0 comes first, also when length is 1
         sequence = "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), size=length))
         proteins.append(CorpusProtein(index=20 + i, record_id=f"p{i}", description="", sequence=sequence))
-        raws.append(raw)
+        pres.append(pre)
     inv_scale = rng.uniform(0.1, 2, FEATURES).astype(np.float32)
     inv_scale[DEAD] = 0
-    return proteins, raws, inv_scale
+    return proteins, pres, inv_scale
 
 
 def test_shard_statistics_equal_a_dense_computation():
-    proteins, raws, inv_scale = _inputs()
+    proteins, pres, inv_scale = _inputs()
     params = ShardParams(layer=1, top_k=3, window=2, residue_index_min=0.0, summary_features=4)
-    by_sequence = {p.sequence: raw for p, raw in zip(proteins, raws)}
+    by_sequence = {p.sequence: pre for p, pre in zip(proteins, pres)}
     result = dict(compute_shard(
         proteins, [params],
         embed_layers=lambda sequences, layers: [{1: by_sequence[s]} for s in sequences],
         encoders={1: lambda x: x}, inv_scales={1: inv_scale}, feature_count=FEATURES,
     ))[1]
+    raws = [np.maximum(pre, 0) for pre in pres]  # the ReLU
     acts = [raw * inv_scale for raw in raws]
 
     stats = result.stats.to_pydict()

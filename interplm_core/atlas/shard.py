@@ -68,8 +68,10 @@ def compute_shard(
     (layer, result) one layer at a time, so a caller writes each layer's tables before
     the next are built (all six at once were most of a 6-layer build's memory).
 
-    `encoders[layer]` gives raw SAE activations; `inv_scales[layer]` turns them into
-    reported ones (None: report raw values). `on_protein(residues)` is called after each
+    `encoders[layer]` gives the raw SAE's pre-activations (the statistics apply the ReLU
+    where it matters: the non-zeros are the positive entries, and only the top-k windows
+    need clamping, which spares the encoding thread a pass over the whole matrix);
+    `inv_scales[layer]` turns raw activations into reported ones (None: report raw values). `on_protein(residues)` is called after each
     protein (all layers done), for progress bars.
 
     The statistics run on one background thread, in the order the arrays were encoded
@@ -129,6 +131,7 @@ class _LayerStats:
         self.columns = np.arange(feature_count)
 
     def add(self, protein: CorpusProtein, raw: np.ndarray) -> None:
+        """Add a protein from its SAE pre-activations [residues, features] (ReLU not applied)."""
         params, feature_count, length = self.params, self.feature_count, raw.shape[0]
         nonzero = np.flatnonzero(raw > 0)  # row-major: by position, then feature
         rows, cols = np.divmod(nonzero, feature_count)
@@ -181,6 +184,7 @@ class _LayerStats:
         position = first_peak_row[better]
         where = position[:, None] + np.arange(-half_width, half_width + 1)  # [better, width]
         window = raw.ravel()[np.clip(where, 0, length - 1) * self.feature_count + better[:, None]]
+        np.maximum(window, 0, out=window)  # the ReLU
         if self.inv_scale is not None:
             window *= self.inv_scale[better, None]
         window[(where < 0) | (where >= length)] = np.nan

@@ -53,7 +53,7 @@ class ShardWorker:
                 proteins,
                 params,
                 embed_layers=self.pipeline.embedder.embed_layers,
-                encoders={p.layer: self.raw_saes[p.layer].encode_raw for p in params},
+                encoders={p.layer: self.raw_saes[p.layer].pre_activations for p in params},
                 inv_scales=self.inv_scales,
                 feature_count=sae.dict_size,
                 on_protein=on_protein,
