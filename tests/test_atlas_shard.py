@@ -119,3 +119,39 @@ def test_bin_of_is_searchsorted_on_the_edges_at_every_value():
     values = np.concatenate([near, spread, extremes]).astype(np.float32)
     assert np.array_equal(bin_of(values), np.searchsorted(EDGES, values, side="right"))
     assert np.array_equal(bin_of(values.reshape(-1, 1)), np.searchsorted(EDGES, values, side="right").reshape(-1, 1))
+
+
+def test_each_layer_is_yielded_before_the_next_is_encoded_and_equals_a_build_of_it_alone():
+    """Layer-major within a chunk: the caller gets layer 1's tables (to write them, and the
+    builder to put them in the database) before any protein is encoded at layer 2; and each
+    layer's shard is the one a build of that layer alone makes."""
+    proteins, pres, inv_scale = _inputs()
+    by_sequence = {p.sequence: pre for p, pre in zip(proteins, pres)}
+    encoded: list[int] = []
+
+    def encoder(layer):
+        def encode(x):
+            encoded.append(layer)
+            return x * layer  # a different array per layer
+        return encode
+
+    def run(layers):
+        return compute_shard(
+            proteins, [ShardParams(layer=layer, top_k=3, window=2) for layer in layers],
+            embed_layers=lambda sequences, wanted: [{layer: by_sequence[s] for layer in wanted} for s in sequences],
+            encoders={layer: encoder(layer) for layer in layers}, inv_scales={layer: inv_scale for layer in layers},
+            feature_count=FEATURES,
+        )
+
+    both = run([1, 2])
+    layer, first = next(both)
+    assert layer == 1 and encoded == [1] * len(proteins)  # nothing encoded at layer 2 yet
+    (layer, second), = list(both)
+    assert layer == 2 and encoded == [1] * len(proteins) + [2] * len(proteins)
+    for layer, result in ((1, first), (2, second)):
+        (_, alone), = list(run([layer]))
+        for name, table in result.tables().items():
+            assert table.equals(alone.tables()[name]), (layer, name)
+    empty = compute_shard([], [ShardParams(layer=1), ShardParams(layer=2)], embed_layers=lambda s, w: [],
+                          encoders={}, inv_scales={1: None, 2: None}, feature_count=FEATURES)
+    assert [(layer, result.proteins.num_rows) for layer, result in empty] == [(1, 0), (2, 0)]
