@@ -23,7 +23,6 @@ from ..errors import InputError
 from ..hashing import file_sha256
 from ..registry import DEFAULT_MODEL, get_model_spec
 from ..settings import Settings, get_settings
-from ..weights import file_fingerprint
 from .corpus import CorpusProtein, Shard, plan_shards, read_corpus
 from .database import create_concept_tables, insert_layer, open_database
 from .engine_local import run_local
@@ -181,9 +180,9 @@ def weights_fingerprints(worker: ShardWorker, layers: list[int], scale: str) -> 
     weights = {}
     for layer in layers:
         esm_path, raw_path = worker.pipeline.weight_paths(layer, normalized=False)
-        entry = {"esm": file_fingerprint(esm_path), "sae_raw": file_fingerprint(raw_path)}
+        entry = {"esm": worker.fingerprint(esm_path), "sae_raw": worker.fingerprint(raw_path)}
         if scale == "normalized":
-            entry["sae_normalized"] = file_fingerprint(worker.pipeline.weight_paths(layer, normalized=True)[1])
+            entry["sae_normalized"] = worker.fingerprint(worker.pipeline.weight_paths(layer, normalized=True)[1])
         weights[str(layer)] = entry
     return weights
 

@@ -114,7 +114,7 @@ class _RemoteWorker:
     def __init__(self, model, layers, scale, settings):
         from interplm_core.atlas.worker import ShardWorker
 
-        self.worker = ShardWorker(model, layers, scale, settings)
+        self.worker = ShardWorker(model, layers, scale, settings, hash_weights=False)
 
     def run(self, proteins, params):
         return dict(self.worker.run(proteins, params))  # one object back to the driver

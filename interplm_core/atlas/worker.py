@@ -9,13 +9,17 @@ mode when it is on (see `reproducible.py`), one thread otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 
 from ..pipeline import FeaturePipeline
 from ..reproducible import strict_gemm_active, torch_threads
+from ..sae import SparseAutoencoder
 from ..settings import Settings
+from ..weights import file_fingerprint
 from .corpus import CorpusProtein
 from .scale import inverse_scale, published_maxima
 from .shard import ShardParams, ShardResult, compute_shard
@@ -24,20 +28,43 @@ SCALES = ("normalized", "raw")
 
 
 class ShardWorker:
-    def __init__(self, model: str, layers: list[int], scale: str, settings: Settings | None = None):
+    def __init__(self, model: str, layers: list[int], scale: str, settings: Settings | None = None,
+                 hash_weights: bool = True):
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}")
         self.pipeline = FeaturePipeline(model=model, settings=settings, progress=False)
         self.scale = scale
-        self.raw_saes = {layer: self.pipeline.sae(layer, normalized=False) for layer in layers}
+        # Each weights file is hashed (for the manifest) on a thread while the next is loaded:
+        # SHA-256 of two 26 MB SAE files per layer was a tenth of each extra layer's cost.
+        self.hash_weights = hash_weights
+        hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-hashes")
+        self._fingerprints: dict[Path, Future[str]] = {}
+        self.raw_saes: dict[int, SparseAutoencoder] = {}
         self.inv_scales: dict[int, np.ndarray | None] = {}
         for layer in layers:
+            self.raw_saes[layer] = self.pipeline.sae(layer, normalized=False)
+            self._hash_later(hashing, self.pipeline.weight_paths(layer, normalized=False))
             if scale == "normalized":
-                maxima = published_maxima(self.raw_saes[layer], self.pipeline.sae(layer, normalized=True))
-                self.inv_scales[layer] = inverse_scale(maxima)
+                normalized = self.pipeline.sae(layer, normalized=True)
+                self._hash_later(hashing, self.pipeline.weight_paths(layer, normalized=True))
+                self.inv_scales[layer] = inverse_scale(published_maxima(self.raw_saes[layer], normalized))
             else:
                 self.inv_scales[layer] = None
+        hashing.shutdown(wait=False)
         self.strict_gemm = strict_gemm_active()
+
+    def _hash_later(self, hashing: ThreadPoolExecutor, paths: tuple[Path, Path]) -> None:
+        if not self.hash_weights:  # a Ray actor: the driver writes the manifest
+            return
+        for path in paths:
+            path = Path(path).resolve()
+            if path not in self._fingerprints:
+                self._fingerprints[path] = hashing.submit(file_fingerprint, path)
+
+    def fingerprint(self, path: Path) -> str:
+        """`file_fingerprint(path)`, from the hashing begun while the weights were loaded."""
+        future = self._fingerprints.get(Path(path).resolve())
+        return future.result() if future is not None else file_fingerprint(path)
 
     def run(
         self,
