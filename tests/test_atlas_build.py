@@ -448,3 +448,21 @@ def test_layers_enter_the_database_in_ascending_order_whatever_order_they_comple
     for name, table in ours.items():
         assert table["layer"].is_monotonic_increasing, name
         pd.testing.assert_frame_equal(table, reference[name], check_exact=True, obj=name)
+
+
+def test_a_one_shard_atlas_ranks_like_a_four_shard_one(atlas_env, local_atlas):
+    """An atlas built as one shard (whose top-k goes into the database as it is) has the
+    four-shard atlas's top-k (re-ranked across shards): the same proteins, positions and
+    windows, in the same order. Values agree to float32 rounding only: ESM-2 batches a
+    shard's proteins together, and a batch equals one-at-a-time within 1e-5, not bit for bit."""
+    settings, corpus, concepts, base = atlas_env
+    one = base / "one-shard"
+    options = _options(concepts)
+    options.shard_size = 1000
+    assert build_atlas(corpus, one, options, settings).shards_total == 1
+    ours, theirs = atlas_tables(one)["top"], atlas_tables(local_atlas)["top"]
+    exact = ["layer", "feature", "rank", "protein_index", "record_id", "position", "window_start", "window_sequence"]
+    pd.testing.assert_frame_equal(ours[exact], theirs[exact], check_exact=True)
+    np.testing.assert_allclose(ours["activation"], theirs["activation"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(ours["window_activations"].tolist()),
+                               np.concatenate(theirs["window_activations"].tolist()), rtol=1e-4, atol=1e-5)
