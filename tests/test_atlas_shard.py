@@ -135,12 +135,14 @@ def test_each_layer_is_yielded_before_the_next_is_encoded_and_equals_a_build_of_
             return x * layer  # a different array per layer
         return encode
 
+    progress: list[int] = []
+
     def run(layers):
         return compute_shard(
             proteins, [ShardParams(layer=layer, top_k=3, window=2) for layer in layers],
             embed_layers=lambda sequences, wanted: [{layer: by_sequence[s] for layer in wanted} for s in sequences],
             encoders={layer: encoder(layer) for layer in layers}, inv_scales={layer: inv_scale for layer in layers},
-            feature_count=FEATURES,
+            feature_count=FEATURES, on_protein=progress.append,
         )
 
     both = run([1, 2])
@@ -148,6 +150,8 @@ def test_each_layer_is_yielded_before_the_next_is_encoded_and_equals_a_build_of_
     assert layer == 1 and encoded == [1] * len(proteins)  # nothing encoded at layer 2 yet
     (layer, second), = list(both)
     assert layer == 2 and encoded == [1] * len(proteins) + [2] * len(proteins)
+    # Progress in whole residues, each protein's length split over the layers, summing to the corpus.
+    assert all(isinstance(n, int) for n in progress) and sum(progress) == sum(len(p.sequence) for p in proteins)
     for layer, result in ((1, first), (2, second)):
         (_, alone), = list(run([layer]))
         for name, table in result.tables().items():

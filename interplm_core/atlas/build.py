@@ -229,7 +229,7 @@ def _progress_bar(options: BuildOptions, corpus: list[CorpusProtein], work):
     from tqdm import tqdm
 
     total = sum(sum(len(p.sequence) for p in corpus[s.start:s.stop]) for s, _ in work)
-    return tqdm(total=total, unit="res", unit_scale=True, desc=f"atlas ({options.engine}, {len(work)} shards)")
+    return tqdm(total=total, unit="res", unit_scale=True, desc=f"atlas ({options.engine}, {len(work)} shard{'' if len(work) == 1 else 's'})")
 
 
 class LayerFinisher:

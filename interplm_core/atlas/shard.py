@@ -61,7 +61,7 @@ def compute_shard(
     encoders: dict[int, Callable[[torch.Tensor], torch.Tensor]],
     inv_scales: dict[int, np.ndarray | None],
     feature_count: int,
-    on_protein: Callable[[float], None] | None = None,
+    on_protein: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, ShardResult]]:
     """Embed, encode and summarise `proteins` (a contiguous slice of the corpus) at
     every layer of `params`, from one ESM-2 pass per chunk of proteins, and yield
@@ -76,8 +76,9 @@ def compute_shard(
     where it matters: the non-zeros are the positive entries, and only the top-k windows
     need clamping, which spares the encoding thread a pass over the whole matrix);
     `inv_scales[layer]` turns raw activations into reported ones (None: report raw values).
-    `on_protein(residues)` is called after each protein at each layer, with its share
-    of the protein's residues (for progress bars).
+    `on_protein(residues)` is called after each protein at each layer, with that layer's
+    whole-number share of the protein's residues (the shares add up to its length), for
+    progress bars.
 
     The statistics run on one background thread, in the order the arrays were encoded
     (so shards are the same bits), while this thread encodes the next protein with one
@@ -94,7 +95,7 @@ def compute_shard(
         for start in range(0, len(sequences), EMBED_CHUNK):
             chunk = proteins[start:start + EMBED_CHUNK]
             embeddings = embed_layers(sequences[start:start + EMBED_CHUNK], layers)
-            for layer in layers:
+            for step, layer in enumerate(layers):
                 with torch_threads(max(1, torch.get_num_threads() - 1)):
                     for protein, by_layer in zip(chunk, embeddings):
                         pre = encoders[layer](torch.from_numpy(by_layer.pop(layer))).cpu().numpy()
@@ -102,7 +103,8 @@ def compute_shard(
                         while len(waiting) > SUMMARY_QUEUE:
                             waiting.popleft().result()  # also raises a failure of the statistics
                         if on_protein:
-                            on_protein(len(protein.sequence) / len(layers))
+                            length = len(protein.sequence)
+                            on_protein(length * (step + 1) // len(layers) - length * step // len(layers))
                 if start + EMBED_CHUNK >= len(sequences):  # the last chunk: this layer is complete
                     while waiting:
                         waiting.popleft().result()

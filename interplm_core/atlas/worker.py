@@ -70,7 +70,7 @@ class ShardWorker:
         self,
         proteins: list[CorpusProtein],
         params: list[ShardParams],
-        on_protein: Callable[[float], None] | None = None,
+        on_protein: Callable[[int], None] | None = None,
     ) -> Iterator[tuple[int, ShardResult]]:
         """One shard's (layer, result) at every layer of `params`, from one ESM pass."""
         sae = self.raw_saes[params[0].layer]
