@@ -29,7 +29,6 @@ import torch
 
 from .errors import OFFLINE_WAYS, NetworkError, NotFoundError, WeightsUnavailableError
 from .hashing import file_sha256
-from .http import download_to_file
 from .registry import ModelSpec, get_model_spec
 from .settings import Settings, get_settings
 
@@ -161,6 +160,8 @@ def _missing_esm_message(spec: ModelSpec, settings: Settings, reason: str) -> st
 
 def download_file(url: str, dest: Path, settings: Settings, progress: bool = True) -> Path:
     """Download through `http.download_to_file` (User-Agent, resume or restart, bounded attempts)."""
+    from .http import download_to_file  # imports requests (0.17 s): only when something is downloaded
+
     return download_to_file(url, dest, settings, what=dest.name, progress=progress)
 
 
@@ -178,14 +179,14 @@ def sae_file(
     hub client: after a cut, that client retries forever as long as each attempt brings a
     few bytes (measured: 8 minutes, 6.6 GB and a RecursionError against a cutting server).
     """
-    from huggingface_hub import try_to_load_from_cache
-
     settings = settings or get_settings()
     filename = spec.sae_filename(layer, normalized)
     if settings.weights_dir is not None:
         local = settings.weights_dir / spec.sae_dir_name / filename
         if local.is_file():
             return WeightsFile(local, "weights dir")
+    from huggingface_hub import try_to_load_from_cache  # 0.17 s to import: only when it is needed
+
     # Published SAE files do not change, so a cached copy is used without any request.
     cached = try_to_load_from_cache(spec.sae_repo, filename, cache_dir=settings.hf_hub_cache)
     if isinstance(cached, str):
@@ -196,6 +197,8 @@ def sae_file(
     if settings.offline:
         raise WeightsUnavailableError(_missing_sae_message(spec, filename, settings, "offline mode is on"))
     url = f"{settings.hf_endpoint}/{spec.sae_repo}/resolve/main/{filename}"
+    from .http import download_to_file
+
     try:
         download_to_file(url, ours, settings, what=f"SAE file {filename}")
     except NotFoundError as err:
