@@ -125,14 +125,15 @@ class _LayerStats:
         self.active_residues = np.zeros(feature_count, np.int64)
         self.active_proteins = np.zeros(feature_count, np.int64)
         self.hist = np.zeros((feature_count, BIN_COUNT), np.int64)
-        # Running top-k, one row per feature (best first; empty entries have activation 0).
+        # Running top-k: k unordered slots per feature (empty ones have activation 0); a
+        # protein that beats a feature's worst entry takes that entry's slot, and the slots
+        # are ranked once, in `result`. (Keeping them in rank order moved four tables per
+        # protein; the first proteins of a shard enter almost every feature's list.)
         self.top_act = np.zeros((feature_count, k), np.float32)
         self.top_protein = np.full((feature_count, k), -1, np.int64)
         self.top_pos = np.zeros((feature_count, k), np.int64)
-        # Windows stay in the slot they were written to: entry (f, rank) has its window
-        # in top_window[f, top_window_slot[f, rank]], so a re-ranking moves no window.
         self.top_window = np.zeros((feature_count, k, width), np.float32)
-        self.top_window_slot = np.tile(np.arange(k), (feature_count, 1))
+        self.top_worst = np.zeros(feature_count, np.float32)  # lowest activation held (0 while a slot is free)
         self.protein_rows: dict[str, list] = {
             "protein_index": [], "record_id": [], "description": [], "length": [],
             "active_features": [], "mean_active_per_residue": [], "top_features": [], "top_activations": [],
@@ -181,10 +182,11 @@ class _LayerStats:
 
     def _update_top(self, protein: CorpusProtein, raw: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                     act_values: np.ndarray, peak: np.ndarray) -> None:
-        """Enter the protein in the top-k of the features where its peak beats the k-th
-        entry, after the entries of equal activation (earlier proteins first among ties)."""
-        k, half_width, length = self.params.top_k, self.params.window, raw.shape[0]
-        better = np.flatnonzero(peak > self.top_act[:, -1])
+        """Enter the protein in the top-k of the features where its peak beats the worst
+        entry, which it replaces: the lowest activation, and among equal ones the latest
+        protein (ranked last, as earlier proteins come first among ties)."""
+        half_width, length = self.params.window, raw.shape[0]
+        better = np.flatnonzero(peak > self.top_worst)
         if not len(better):
             return
         # The first row reaching the peak, as act.argmax(axis=0) gives (the non-zeros are in row order).
@@ -199,20 +201,15 @@ class _LayerStats:
             window *= self.inv_scale[better, None]
         window[(where < 0) | (where >= length)] = np.nan
 
-        activation = peak[better]
-        rank = np.count_nonzero(self.top_act[better] >= activation[:, None], axis=1)  # < k: it beats the k-th
-        ranks = np.arange(k)
-        # New order as flat indices into each feature's row (the k current entries, then the new one).
-        source = np.where(ranks < rank[:, None], ranks, np.where(ranks == rank[:, None], k, ranks - 1))
-        source += (k + 1) * np.arange(len(better))[:, None]
-        freed_slot = self.top_window_slot[better, -1]  # the k-th entry drops out; the new window takes its slot
-        self.top_window[better, freed_slot] = window
-        for table, new in ((self.top_act, activation), (self.top_protein, protein.index),
-                           (self.top_pos, position), (self.top_window_slot, freed_slot)):
-            extended = np.empty((len(better), k + 1), table.dtype)
-            extended[:, :k] = table[better]
-            extended[:, k] = new
-            table[better] = extended.ravel()[source]  # a flat take: twice as fast as take_along_axis here
+        held = self.top_act[better]
+        lowest = held == self.top_worst[better, None]
+        slot = np.where(lowest, self.top_protein[better], -2).argmax(axis=1)  # a free slot holds protein -1
+        self.top_act[better, slot] = peak[better]
+        self.top_protein[better, slot] = protein.index
+        self.top_pos[better, slot] = position
+        self.top_window[better, slot] = window
+        held[np.arange(len(better)), slot] = peak[better]
+        self.top_worst[better] = held.min(axis=1)
 
     def result(self, proteins: list[CorpusProtein]) -> ShardResult:
         stats = pa.table({
@@ -224,10 +221,14 @@ class _LayerStats:
             "active_proteins": self.active_proteins,
             "histogram": pa.FixedSizeListArray.from_arrays(pa.array(self.hist.ravel()), BIN_COUNT),
         })
-        windows = np.take_along_axis(self.top_window, self.top_window_slot[:, :, None], axis=1)  # by rank
+        # Rank each feature's slots: higher activation first, then the earlier protein; free slots last.
+        order = np.lexsort((self.top_protein, -self.top_act), axis=-1)
+        top_act, top_protein, top_pos = (np.take_along_axis(t, order, axis=1)
+                                         for t in (self.top_act, self.top_protein, self.top_pos))
+        windows = np.take_along_axis(self.top_window, order[:, :, None], axis=1)
         return ShardResult(
             stats=stats,
-            top=_top_table(proteins, self.top_act, self.top_protein, self.top_pos, windows, self.params.window),
+            top=_top_table(proteins, top_act, top_protein, top_pos, windows, self.params.window),
             proteins=pa.table(self.protein_rows, schema=PROTEIN_SCHEMA),
             residues=_residue_table(self.residue_parts),
         )
