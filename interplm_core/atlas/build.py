@@ -272,6 +272,7 @@ class LayerFinisher:
             future.result()
         if self._queue or self._con is None:
             raise RuntimeError(f"layers {self._queue} still have shards missing")
+        self._executor.shutdown()  # its thread ends here, not at interpreter exit
         return self._con
 
     def abandon(self) -> None:
