@@ -99,7 +99,7 @@ def insert_layer(
     columns = "protein_index, record_id, position, activation, window_start, window_sequence, window_activations"
     if len(shard_dirs) == 1:
         # One shard: its top-k already is the layer's, ranked with the same tie-break and
-        # stored in (feature, rank) order; re-ranking it was a quarter of the layer's inserts.
+        # stored in (feature, rank) order; re-ranking it cost a quarter of the top table's insert.
         ranked = f"SELECT feature, (shard_rank + 1)::INTEGER AS rank, {columns} FROM read_parquet({top})"
     else:
         ranked = f"""SELECT feature, rank::INTEGER AS rank, {columns}
