@@ -19,7 +19,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.app_server import running_app  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
+from bench.workdir import scratch_dir  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -198,7 +198,7 @@ def main() -> None:
 
     from interplm_core.synthetic import write_synthetic_weights
 
-    tmp = Path(tempfile.mkdtemp(prefix="interplm-bench-"))
+    tmp = scratch_dir("interplm-bench-")
     weights = Path(args.weights) if args.weights else write_synthetic_weights(tmp / "weights", seed=1)
     results: list[tuple[str, float | None, float | None]] = []
     rng = random.Random(0)

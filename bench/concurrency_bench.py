@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from bench.app_server import running_app  # noqa: E402
 from bench.browser_bench import ARGS, HEATMAP_DRAWN  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
+from bench.workdir import scratch_dir  # noqa: E402
 
 FAILED = ("() => !!document.querySelector('[data-testid=\"stException\"]') || "
           "[...document.querySelectorAll('[data-testid=\"stAlert\"]')].some(a => /problem|error/i.test(a.innerText))")
@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     from interplm_core.synthetic import write_synthetic_weights
 
-    tmp = Path(tempfile.mkdtemp(prefix="interplm-concurrency-"))
+    tmp = scratch_dir("interplm-concurrency-")
     weights = write_synthetic_weights(tmp / "weights", seed=1)
     with running_app(weights, tmp / "cache") as url:
         results = asyncio.run(run_sessions(url, args.sessions))

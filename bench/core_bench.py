@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from bench.flops import encoder_flops, esm_flops, matmul_peak  # noqa: E402
 from bench.hf_reference import HFReference, export_hf_model  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
+from bench.workdir import scratch_dir  # noqa: E402
 from interplm_core.pipeline import FeaturePipeline  # noqa: E402
 from interplm_core.settings import get_settings  # noqa: E402
 from interplm_core.synthetic import random_proteins, write_synthetic_weights  # noqa: E402
@@ -81,7 +81,7 @@ def peak_memory_mib(weights_dir: Path, length: int) -> float:
         f"FeaturePipeline(progress=False).features(random_proteins(1, 9, {length}, {length}), {LAYER}); "
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
-    env = {**os.environ, "INTERPLM_WEIGHTS_DIR": str(weights_dir), "INTERPLM_CACHE_DIR": tempfile.mkdtemp()}
+    env = {**os.environ, "INTERPLM_WEIGHTS_DIR": str(weights_dir), "INTERPLM_CACHE_DIR": str(scratch_dir("interplm-bench-cache-"))}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, help="weights dir (default: fresh synthetic weights)")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="interplm-bench-"))
+    work = scratch_dir("interplm-bench-")
     weights_dir = args.weights or write_synthetic_weights(work / "weights", seed=0)
 
     settings = get_settings().with_(weights_dir=weights_dir, cache_dir=work / "cache")

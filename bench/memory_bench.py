@@ -18,13 +18,13 @@ import argparse
 import gc
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.results_file import write_section  # noqa: E402
+from bench.workdir import scratch_dir  # noqa: E402
 
 MB = 1024**2
 LAYER = 4
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a sentence appended to the result (e.g. a second run's figure)")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="memory-bench-"))
+    tmp = scratch_dir("memory-bench-")
     os.environ.update({
         "INTERPLM_CACHE_DIR": str(tmp / "cache"),
         "INTERPLM_WEIGHTS_DIR": str(tmp / "weights"),

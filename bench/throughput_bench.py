@@ -29,7 +29,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.flops import encoder_flops, esm_flops, matmul_peak  # noqa: E402
 from bench.results_file import write_section  # noqa: E402
+from bench.workdir import scratch_dir  # noqa: E402
 
 PROTEINS, MIN_LEN, MAX_LEN, SEED = 48, 50, 485, 14  # ~12,800 residues, as in issue 14
 FEATURES_LAYER = 4
@@ -155,7 +155,7 @@ def main() -> int:
 
     from interplm_core.synthetic import write_synthetic_weights
 
-    work = Path(tempfile.mkdtemp(prefix="throughput-bench-"))
+    work = scratch_dir("throughput-bench-")
     weights = write_synthetic_weights(work / "weights", seed=0)
     corpus = work / "corpus.fasta"
     residues = write_corpus(corpus, PROTEINS)

@@ -37,11 +37,19 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+#: DuckDB's memory for a build. Its default, 80% of the machine's RAM, lets the buffer pool keep
+#: every block it writes: inserting a 2,000-protein corpus's six residue-index layers (860
+#: million rows) held 5.9 GB; at 512 MB the same inserts peak at 0.8 GB and take as long
+#: (sorts larger than this spill to `<database>.tmp`). The last shard is still being
+#: computed beside them.
+BUILD_MEMORY_LIMIT = "512MB"
+
+
 def open_database(path: Path, corpus_path: Path) -> duckdb.DuckDBPyConnection:
     """A fresh database at `path` with the tables every layer shares (bins, proteins)."""
     if path.exists():
         path.unlink()
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config={"memory_limit": BUILD_MEMORY_LIMIT})
     con.execute("SET preserve_insertion_order = true")  # the default, and what the unsorted inserts rely on
     bins = pa.table({
         "bin": np.arange(len(bin_bounds()), dtype=np.int64),
