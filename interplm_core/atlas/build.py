@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..errors import InputError
 from ..hashing import file_sha256
 from ..registry import DEFAULT_MODEL, get_model_spec
 from ..settings import Settings, get_settings
+from ..weights import file_fingerprint
 from .corpus import CorpusProtein, Shard, plan_shards, read_corpus
 from .database import create_concept_tables, insert_layer, open_database
 from .engine_local import run_local
@@ -180,9 +182,9 @@ def weights_fingerprints(worker: ShardWorker, layers: list[int], scale: str) -> 
     weights = {}
     for layer in layers:
         esm_path, raw_path = worker.pipeline.weight_paths(layer, normalized=False)
-        entry = {"esm": worker.fingerprint(esm_path), "sae_raw": worker.fingerprint(raw_path)}
+        entry = {"esm": file_fingerprint(esm_path), "sae_raw": file_fingerprint(raw_path)}
         if scale == "normalized":
-            entry["sae_normalized"] = worker.fingerprint(worker.pipeline.weight_paths(layer, normalized=True)[1])
+            entry["sae_normalized"] = file_fingerprint(worker.pipeline.weight_paths(layer, normalized=True)[1])
         weights[str(layer)] = entry
     return weights
 
@@ -245,8 +247,6 @@ class LayerFinisher:
 
     def __init__(self, layout: AtlasLayout, options: BuildOptions, worker: ShardWorker, shards: list[Shard],
                  protein_count: int, residue_count: int):
-        from concurrent.futures import Future, ThreadPoolExecutor
-
         self.layout, self.options, self.worker, self.shards = layout, options, worker, shards
         self.protein_count, self.residue_count = protein_count, residue_count
         self.temporary = layout.database_path.with_suffix(".duckdb.tmp")

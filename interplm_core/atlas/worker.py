@@ -9,9 +9,8 @@ mode when it is on (see `reproducible.py`), one thread otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 
@@ -34,37 +33,26 @@ class ShardWorker:
             raise ValueError(f"scale must be one of {SCALES}")
         self.pipeline = FeaturePipeline(model=model, settings=settings, progress=False)
         self.scale = scale
-        # Each weights file is hashed (for the manifest) on a thread while the next is loaded:
-        # SHA-256 of two 26 MB SAE files per layer was a tenth of each extra layer's cost.
-        self.hash_weights = hash_weights
+        # Each weights file is hashed (for the manifest; `file_fingerprint` keeps the result)
+        # on a thread while the next is loaded: SHA-256 of two 26 MB SAE files per layer was
+        # a tenth of each extra layer's cost. A failure there is raised again by the manifest's
+        # own call. Ray actors skip it: their driver writes the manifest.
         hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-hashes")
-        self._fingerprints: dict[Path, Future[str]] = {}
         self.raw_saes: dict[int, SparseAutoencoder] = {}
         self.inv_scales: dict[int, np.ndarray | None] = {}
         for layer in layers:
             self.raw_saes[layer] = self.pipeline.sae(layer, normalized=False)
-            self._hash_later(hashing, self.pipeline.weight_paths(layer, normalized=False))
+            if hash_weights:
+                hashing.map(file_fingerprint, self.pipeline.weight_paths(layer, normalized=False))
             if scale == "normalized":
                 normalized = self.pipeline.sae(layer, normalized=True)
-                self._hash_later(hashing, self.pipeline.weight_paths(layer, normalized=True))
+                if hash_weights:
+                    hashing.submit(file_fingerprint, self.pipeline.weight_paths(layer, normalized=True)[1])
                 self.inv_scales[layer] = inverse_scale(published_maxima(self.raw_saes[layer], normalized))
             else:
                 self.inv_scales[layer] = None
-        hashing.shutdown(wait=False)
+        hashing.shutdown(wait=True)
         self.strict_gemm = strict_gemm_active()
-
-    def _hash_later(self, hashing: ThreadPoolExecutor, paths: tuple[Path, Path]) -> None:
-        if not self.hash_weights:  # a Ray actor: the driver writes the manifest
-            return
-        for path in paths:
-            path = Path(path).resolve()
-            if path not in self._fingerprints:
-                self._fingerprints[path] = hashing.submit(file_fingerprint, path)
-
-    def fingerprint(self, path: Path) -> str:
-        """`file_fingerprint(path)`, from the hashing begun while the weights were loaded."""
-        future = self._fingerprints.get(Path(path).resolve())
-        return future.result() if future is not None else file_fingerprint(path)
 
     def run(
         self,
