@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_atlas import register as register_atlas_commands
-from .cli_common import note, parse_layers, warn_if_synthetic
+from .cli_common import listing_outlives_reader, note, parse_layers, warn_if_synthetic
 from .cli_data import register as register_data_commands
 from .cli_overlap import register as register_overlap_command
 from .errors import InputError, InterPLMError
@@ -271,19 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except InterPLMError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`... | head`): stop quietly, and keep Python's exit-time
-        # flush of stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
+    with listing_outlives_reader() as stdout:
+        try:
+            code = args.handler(args)
+        except InterPLMError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        stdout.flush()  # here, not at exit, so a reader gone by now is met by the guard
+        if stdout.reader_left:
+            # `... | head`: the listing was cut, the work (an output file) was not.
+            note("the reader of the listing left early; the command itself ran to the end.")
+        return code
 
 
 def main_exit() -> None:
@@ -308,10 +310,8 @@ def leave(code: int) -> None:
         sys.exit(code)
     shutdown_threads()
     atexit._run_exitfuncs()
-    try:
+    with contextlib.suppress(BrokenPipeError):  # main() flushed already; this is a late reader's loss
         sys.stdout.flush()
-    except BrokenPipeError:  # the reader left before the last lines (`... | head`)
-        code = 141 if code == 0 else code
     try:
         sys.stderr.flush()
     finally:

@@ -3,7 +3,9 @@ never each other): argument parsing and the notes a command prints on stderr."""
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
 
 from .errors import InputError
 
@@ -53,3 +55,52 @@ def add_structure_input(parser) -> None:
     source.add_argument("--sequence", help="protein sequence or FASTA text (first record used)")
     source.add_argument("--uniprot", help="UniProt accession or entry name")
     parser.add_argument("--chain", help="chain id (default: the best-matching chain)")
+
+
+class ListingOutlivesReader:
+    """sys.stdout for a command whose listing's reader may leave early (`... | head`).
+
+    The first write or flush that meets the closed pipe points file descriptor 1 at
+    /dev/null and the command carries on: `features` still writes its whole output file,
+    `atlas build` its atlas. Without this the BrokenPipeError ended the command, and the
+    file the user asked for was never written.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        # The text still buffered goes to /dev/null at the next flush, with all that follows.
+        self.reader_left = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def listing_outlives_reader():
+    """Run a command with `ListingOutlivesReader` as sys.stdout (restored afterwards)."""
+    original = sys.stdout
+    guard = ListingOutlivesReader(original)
+    sys.stdout = guard
+    try:
+        yield guard
+    finally:
+        sys.stdout = original

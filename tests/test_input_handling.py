@@ -178,15 +178,24 @@ def test_numpy_layer_is_accepted(weights_env):
 
 # ------------------------------------------------------------------ item 14: a closed pipe
 
-def test_output_into_head_ends_quietly(cli_env, tmp_path):
-    """`... | head -1`: the reader leaves after one line; no BrokenPipeError traceback."""
+def test_output_into_head_still_writes_the_whole_file(cli_env, tmp_path):
+    """`... | head -1`: the reader leaves after one line. The listing stops, quietly (no
+    BrokenPipeError traceback), but the output file the user asked for is complete."""
+    records = {"first": "MKTAYIAKQRQISFVKSHFSRQ" * 20, "second": "GSHMLEDPVAGKT" * 9, "third": "MKV" * 30}
+    fasta = tmp_path / "three.fasta"
+    fasta.write_text("".join(f">{name}\n{seq}\n" for name, seq in records.items()))
+    out = tmp_path / "o.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "interplm_core", "features", "--sequence", "MKTAYIAKQRQISFVKSHFSRQ" * 20, "--layer",
-         "3", "--out", str(tmp_path / "o.npz"), "--top", "10240", "--quiet"],
+        [sys.executable, "-m", "interplm_core", "features", "--fasta", str(fasta), "--layer", "3",
+         "--out", str(out), "--top", "10240", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **cli_env},
     )
     proc.stdout.readline()
-    proc.stdout.close()  # what `head -1` does once it has its line
+    proc.stdout.close()  # what `head -1` does once it has its line: the first record's table fills the pipe
     stderr = proc.stderr.read().decode()
-    assert proc.wait(timeout=300) == 141
+    assert proc.wait(timeout=300) == 0
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+    assert "the reader of the listing left early; the command itself ran to the end" in stderr
+    with np.load(out) as saved:
+        assert sorted(saved.files) == sorted(records)
+        assert all(saved[name].shape == (len(seq), 10240) for name, seq in records.items())
