@@ -282,9 +282,6 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             return 130
         stdout.flush()  # here, not at exit, so a reader gone by now is met by the guard
-        if stdout.reader_left:
-            # `... | head`: the listing was cut, the work (an output file) was not.
-            note("the reader of the listing left early; the command itself ran to the end.")
         return code
 
 

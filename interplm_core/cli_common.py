@@ -68,7 +68,6 @@ class ListingOutlivesReader:
 
     def __init__(self, stream):
         self._stream = stream
-        self.reader_left = False
 
     def write(self, text: str) -> int:
         try:
@@ -85,7 +84,6 @@ class ListingOutlivesReader:
 
     def _silence(self) -> None:
         # The text still buffered goes to /dev/null at the next flush, with all that follows.
-        self.reader_left = True
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self._stream.fileno())
         os.close(devnull)

@@ -11,7 +11,8 @@ import pandas as pd
 from interplm_core.synthetic import random_proteins
 
 LAYER = 2
-TABLES = ("features", "top", "proteins", "protein_summaries", "residues", "concept_metrics", "best_concepts")
+DATABASE_TABLES = ("features", "top", "proteins", "protein_summaries", "concept_metrics", "best_concepts")
+TABLES = DATABASE_TABLES + ("residues",)  # the residue index stays in the shards (atlas/database.py)
 
 
 def write_corpus(path: Path, count: int = 10) -> Path:
@@ -39,9 +40,24 @@ def write_concepts_tsv(path: Path) -> Path:
 def atlas_tables(root: Path) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(Path(root) / "atlas.duckdb"), read_only=True)
     try:
-        return {name: con.execute(f"SELECT * FROM {name}").df() for name in TABLES}
+        tables = {name: con.execute(f"SELECT * FROM {name}").df() for name in DATABASE_TABLES}
     finally:
         con.close()
+    tables["residues"] = residue_index(root)
+    return tables
+
+
+def residue_index(root: Path) -> pd.DataFrame:
+    """Every layer's residue index as its shard files hold it, in layer then shard order,
+    with a `layer` column: what the reader queries, one shard at a time."""
+    frames = []
+    layers = sorted((Path(root) / "shards").glob("layer_*"), key=lambda p: int(p.name.split("_")[1]))
+    for layer_dir in layers:
+        for shard in sorted(p for p in layer_dir.iterdir() if p.is_dir()):
+            frame = pd.read_parquet(shard / "residues.parquet")
+            frame.insert(0, "layer", np.int16(int(layer_dir.name.split("_")[1])))
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def assert_same_atlas(left: Path, right: Path, layers=(LAYER,)) -> None:

@@ -17,7 +17,14 @@ from interplm_core.cli import main
 from interplm_core.errors import InputError
 from interplm_core.settings import get_settings
 
-from .atlas_helpers import LAYER, assert_same_atlas, atlas_tables, write_concepts_tsv, write_corpus
+from .atlas_helpers import (
+    LAYER,
+    assert_same_atlas,
+    atlas_tables,
+    residue_index,
+    write_concepts_tsv,
+    write_corpus,
+)
 
 SHARD_SIZE = 3  # 10 proteins -> 4 shards
 
@@ -111,33 +118,58 @@ def test_top_k_matches_brute_force(local_atlas, brute_force):
 
 
 def test_features_in_residue_range_match_brute_force(local_atlas, brute_force):
+    """Read from the one shard file that holds the protein: proteins in the second and the
+    last of the four shards, against the dense activations computed apart."""
     proteins, _, norm = brute_force
     atlas = FeatureAtlas(local_atlas)
+    for index, (start, end) in ((4, (3, 9)), (9, (1, len(proteins[9].sequence)))):
+        hits = atlas.features_in_range(LAYER, proteins[index].record_id, start, end)
+        window = norm[index][start - 1:end]
+        expected = np.flatnonzero((window > 0).any(axis=0))
+        assert sorted(hits["feature"].tolist()) == expected.tolist()
+        assert hits["max_activation"].is_monotonic_decreasing
+        by_feature = hits.set_index("feature")
+        # The shard runs its proteins through ESM-2 as one batch: equal to one at a time within float32 rounding.
+        np.testing.assert_allclose(by_feature.loc[expected, "max_activation"], window[:, expected].max(axis=0), rtol=1e-4, atol=1e-4)
+        clear = expected[~((window[:, expected] > 0) & (window[:, expected] < 1e-4)).any(axis=0)]  # no value near 0
+        assert by_feature.loc[clear, "residues"].tolist() == (window[:, clear] > 0).sum(axis=0).tolist()
     protein = proteins[4]
-    hits = atlas.features_in_range(LAYER, protein.record_id, 3, 9)
-    expected = np.flatnonzero((norm[4][2:9] > 0).any(axis=0))
-    assert sorted(hits["feature"].tolist()) == expected.tolist()
-    assert hits["max_activation"].is_monotonic_decreasing
     with pytest.raises(InputError, match="outside"):
         atlas.features_in_range(LAYER, protein.record_id, 3, 9999)
     with pytest.raises(InputError, match="not in this atlas"):
         atlas.features_in_range(LAYER, "nope", 1, 2)
 
 
+def test_a_missing_residue_index_says_how_to_restore_it(atlas_env, local_atlas):
+    """The index is the shards' files: an atlas whose shards folder was removed answers
+    every other query, and a residue query says what is missing and what to run."""
+    base = atlas_env[3]
+    copy = base / "no-shards"
+    shutil.copytree(local_atlas, copy)
+    shutil.rmtree(copy / "shards")
+    atlas = FeatureAtlas(copy)
+    assert len(atlas.top_examples(LAYER, int(atlas.maxima(LAYER).argmax()))) > 0
+    with pytest.raises(InputError, match=r"residue index for layer 2 is missing \(shards/layer_2/000001/residues.parquet\).*atlas build"):
+        atlas.features_in_range(LAYER, "prot3", 1, 3)  # the fourth protein: shard 1 of 3-protein shards
+
+
 def test_tables_are_stored_in_lookup_order(local_atlas):
-    """Range lookups rely on rows stored sorted (zone maps); the residue index and the
-    protein summaries are inserted from 4 shards without a sort, so check the storage order."""
+    """Lookups rely on rows stored sorted: the protein summaries are inserted from 4 shards
+    without a sort (zone maps), and a residue-range query skips a shard file's row groups
+    by their position ranges, so check both orders."""
     import duckdb
 
     con = duckdb.connect(str(local_atlas / "atlas.duckdb"), read_only=True)
     try:
-        residues = con.execute("SELECT protein_index, position, feature FROM residues ORDER BY rowid").fetchnumpy()
         summaries = con.execute("SELECT protein_index FROM protein_summaries ORDER BY rowid").fetchnumpy()
+        tables = [name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
     finally:
         con.close()
+    assert summaries["protein_index"].tolist() == list(range(10))
+    assert "residues" not in tables  # the index is not copied into the database
+    residues = residue_index(local_atlas)
     keys = list(zip(residues["protein_index"].tolist(), residues["position"].tolist(), residues["feature"].tolist()))
     assert len(keys) > 1000 and keys == sorted(keys) and len(set(keys)) == len(keys)
-    assert summaries["protein_index"].tolist() == list(range(10))
 
 
 def test_resume_after_interruption_gives_identical_atlas(atlas_env, local_atlas):
@@ -439,7 +471,7 @@ def test_layers_enter_the_database_in_ascending_order_whatever_order_they_comple
         late.with_name("late").rename(late)
         finisher.shard_written(LAYER, 2)
         con = finisher.database()
-        ours = {name: con.execute(f"SELECT * FROM {name} ORDER BY rowid").df() for name in ("features", "top", "residues")}
+        ours = {name: con.execute(f"SELECT * FROM {name} ORDER BY rowid").df() for name in ("features", "top", "protein_summaries")}
     except BaseException:
         finisher.abandon()
         raise

@@ -197,12 +197,19 @@ class FeatureAtlas:
         protein = self.protein(record_id)
         if not 1 <= start <= end <= protein["length"]:
             raise InputError(f"Residues {start}-{end} are outside {record_id} (1-{protein['length']}).")
+        # The residue index stays in the shards (database.py says why): the protein's shard only.
+        index = self.layout.shard_dir(layer, int(protein["shard"])) / "residues.parquet"
+        if not index.is_file():
+            raise InputError(
+                f"This atlas's residue index for layer {layer} is missing ({index.relative_to(self.layout.root)}): "
+                "its shards folder was removed or is incomplete. Run the same `atlas build` again to restore it."
+            )
         return self._query(
             """SELECT feature, max(activation) AS max_activation, arg_max(position, activation) AS peak_position,
                       count(*) AS residues
-               FROM residues WHERE layer = ? AND protein_index = ? AND position BETWEEN ? AND ?
+               FROM read_parquet(?) WHERE protein_index = ? AND position BETWEEN ? AND ?
                GROUP BY feature ORDER BY max_activation DESC, feature""",
-            [layer, int(protein["protein_index"]), start, end],
+            [str(index), int(protein["protein_index"]), start, end],
         )
 
     def search(self, layer: int, text: str, limit: int = 50) -> pd.DataFrame:
