@@ -514,3 +514,31 @@ def test_the_build_database_works_within_a_bounded_memory(local_atlas, tmp_path)
     number, unit = limit.split()
     assert unit in ("MiB", "KiB") and (unit == "KiB" or float(number) <= 1024), limit
     assert rows == 10
+
+
+def test_the_build_line_counts_shards_and_layers_apart():
+    """With several layers the units of work are (shard, layer) pairs: the line says so,
+    and the rate is the corpus's residues per second through all of them."""
+    from types import SimpleNamespace
+
+    from interplm_core.cli_atlas import _work_done
+
+    six = SimpleNamespace(shards_total=12, shards_computed=12, seconds_shards=4.0, residues=10_000)
+    assert _work_done(six, 6) == "2 shards × 6 layers, 12 of 12 computed now in 4.0 s (2,500 residues/s through 6 layers)"
+    resumed = SimpleNamespace(shards_total=6, shards_computed=3, seconds_shards=1.0, residues=10_000)
+    assert _work_done(resumed, 6) == "1 shard × 6 layers, 3 of 6 computed now in 1.0 s"  # no rate for part of the work
+    one = SimpleNamespace(shards_total=4, shards_computed=4, seconds_shards=2.0, residues=1_000)
+    assert _work_done(one, 1) == "4 of 4 shards computed now in 2.0 s (500 residues/s)"
+
+
+def test_the_reader_works_within_a_bounded_memory(local_atlas):
+    """The app keeps its atlas open for as long as it runs: DuckDB's caches (database blocks,
+    and the shard files residue queries read) are capped, not left at 80% of RAM."""
+    atlas = FeatureAtlas(local_atlas)
+    try:
+        limit = atlas._query("SELECT current_setting('memory_limit') AS limit")["limit"][0]
+        atlas.features_in_range(LAYER, "prot3", 1, 5)
+    finally:
+        atlas.close()
+    number, unit = limit.split()
+    assert unit == "MiB" and float(number) <= 256, limit

@@ -49,6 +49,11 @@ def _sql_list(paths: list[Path]) -> str:
 #: computed beside them.
 BUILD_MEMORY_LIMIT = "512MB"
 
+#: DuckDB's memory for reading a finished atlas (the app keeps one open for as long as it
+#: runs). Without a cap its caches could grow to 80% of RAM: blocks of the database, and
+#: of every shard file a residue query has read (its external file cache).
+READ_MEMORY_LIMIT = "256MB"
+
 
 def open_database(path: Path, corpus_path: Path) -> duckdb.DuckDBPyConnection:
     """A fresh database at `path` with the tables every layer shares (bins, proteins)."""

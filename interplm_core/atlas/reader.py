@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .database import READ_MEMORY_LIMIT
 from .feature_map import similar_features
 from .histogram import percentiles
 from .layout import AtlasLayout
@@ -33,7 +34,8 @@ class FeatureAtlas:
         if manifest.get("state") != "complete" or not self.layout.database_path.is_file():
             raise InputError(f"The atlas at {path} is unfinished: run the same `atlas build` again to complete it.")
         self.manifest = manifest
-        self._con = duckdb.connect(str(self.layout.database_path), read_only=True)
+        self._con = duckdb.connect(str(self.layout.database_path), read_only=True,
+                                   config={"memory_limit": READ_MEMORY_LIMIT})
         self._lock = threading.Lock()
         self._decoders: dict[int, np.ndarray] = {}
         self._maxima: dict[int, np.ndarray] = {}
