@@ -48,7 +48,9 @@ def register(subparsers) -> None:
     build.add_argument("--engine", choices=("local", "ray"), default="local")
     build.add_argument("--unnormalized", action="store_true", help="report raw activations instead of the published normalised scale")
     build.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS))
-    build.add_argument("--shard-size", type=int, default=100, help="proteins per shard (unit of work and of resume)")
+    build.add_argument("--shard-size", type=int,
+                       help="proteins per shard, the unit of work and of resume (default 100, fewer for more than "
+                            "3 layers: 50 at 6, so the memory stays about the same)")
     build.add_argument("--top-k", type=int, default=10, help="top proteins kept per feature")
     build.add_argument("--window", type=int, default=15, help="residues kept each side of a top example's peak")
     build.add_argument("--residue-index-min", type=float, default=0.0,
