@@ -99,9 +99,10 @@ def build_atlas(
         raise InputError(f"--out {layout.root} is a file: an atlas is a folder; choose a new or empty folder.")
     if options.overwrite:
         remove_atlas(layout.root)
+    existing = layout.read_manifest()
     shard_size = options.shard_size
     if shard_size is None:  # a build being resumed keeps its shards; a new one takes the default
-        shard_size = (layout.read_manifest() or {}).get("shard_size") or default_shard_size(len(options.layers))
+        shard_size = (existing or {}).get("shard_size") or default_shard_size(len(options.layers))
     options = replace(options, shard_size=shard_size)  # the manifest records the size used
     corpus = read_corpus(Path(fasta))
     residues = sum(len(p.sequence) for p in corpus)
@@ -110,7 +111,6 @@ def build_atlas(
 
     worker = ShardWorker(options.model, options.layers, options.scale, settings)
     manifest = _manifest(fasta, corpus, options, worker)
-    existing = layout.read_manifest()
     if existing is not None:
         check_resumable(existing, manifest, layout.root)
     elif layout.root.exists() and not only_fetched_corpus(layout.root):

@@ -43,10 +43,10 @@ def _sql_list(paths: list[Path]) -> str:
 
 
 #: DuckDB's memory for a build. Its default, 80% of the machine's RAM, lets the buffer pool keep
-#: every block it writes: inserting a 2,000-protein corpus's six residue-index layers (860
-#: million rows, since left in the shards) held 5.9 GB; at 512 MB the same inserts peaked at 0.8 GB and took as long
-#: (sorts larger than this spill to `<database>.tmp`). The last shard is still being
-#: computed beside them.
+#: every block it writes (when the residue index was still inserted, a 2,000-protein 6-layer
+#: build's inserts held 5.9 GB; capped, 0.8 GB, as fast), while the last shard is still being
+#: computed beside it. Sorts larger than this (the top-k ranking across shards) spill to
+#: `<database>.tmp`.
 BUILD_MEMORY_LIMIT = "512MB"
 
 #: DuckDB's memory for reading a finished atlas (the app keeps one open for as long as it
