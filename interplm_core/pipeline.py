@@ -37,9 +37,11 @@ class FeatureResult:
     layer: int
     normalized: bool
     activations: np.ndarray  # [length, dict_size] float32
-    residue_error: np.ndarray  # [length] SAE reconstruction MSE per residue
-    mse: float
-    fraction_variance_explained: float
+    # How well the SAE reconstructs the embeddings; None when the caller asked for the
+    # activations alone (`iter_features(..., reconstruction=False)`).
+    residue_error: np.ndarray | None  # [length] SAE reconstruction MSE per residue
+    mse: float | None
+    fraction_variance_explained: float | None
     synthetic: bool
     from_cache: bool = False
 
@@ -188,6 +190,7 @@ class FeaturePipeline:
         on_progress: Callable[[int, int], None] | None = None,
         chunk: int = 32,
         remember: bool = True,
+        reconstruction: bool = True,
     ) -> Iterator[FeatureResult]:
         """Features for each record, in order, `chunk` records at a time.
 
@@ -197,6 +200,10 @@ class FeaturePipeline:
         `remember=False` reads the caches but does not fill them: for an export whose
         output file is the durable copy (filling the disk cache cost a quarter of a
         corpus run's time, and the memory cache would hold arrays nobody asks for again).
+        `reconstruction=False` skips the SAE's decode, a third of a corpus run's matrix
+        products, for a caller that reports no reconstruction error: its results carry
+        None there unless a cache had them. Results bound for the caches are always
+        computed whole, so a later caller who wants the error finds it.
         """
         self.spec.check_layer(layer)
         checked = [_as_record(r) for r in records]
@@ -220,7 +227,7 @@ class FeaturePipeline:
             for index, record in enumerate(part):
                 ready = found[index]
                 if ready is None:
-                    ready = self._encode(sae, embeddings.pop(index), normalized)
+                    ready = self._encode(sae, embeddings.pop(index), normalized, reconstruction or remember)
                     if remember:
                         self.memory.put(keys[index], ready)
                         self.disk.put_later(keys[index], ready)
@@ -245,9 +252,11 @@ class FeaturePipeline:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     @staticmethod
-    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool) -> CachedArrays:
+    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool, reconstruct: bool = True) -> CachedArrays:
         x = torch.from_numpy(embedding).to(sae.device)
         raw = sae.encode_raw(x)
+        if not reconstruct:
+            return CachedArrays(sae.rescaled(raw, normalized).cpu().numpy(), None, None, None)
         quality = reconstruction_quality(x, sae.decode_raw(raw))
         features = sae.rescaled(raw, normalized)
         return CachedArrays(

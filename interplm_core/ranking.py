@@ -20,7 +20,15 @@ def rank_features(activations: np.ndarray, n: int = 30, by: str = "max") -> list
     maxima = activations.max(axis=0)
     active = np.flatnonzero(maxima > 0)
     score = activations.mean(axis=0) if by == "mean" else maxima
-    ranked = active[np.lexsort((active, -score[active]))][:n]
+    scores = score[active]
+    if 0 < n < len(active):
+        # Only features scoring at least the n-th best can be among the first n (ties
+        # included, so the order below is the full sort's): a partition instead of
+        # sorting thousands of active features, for every record the CLI lists.
+        nth = np.partition(scores, len(scores) - n)[len(scores) - n]
+        keep = scores >= nth
+        active, scores = active[keep], scores[keep]
+    ranked = active[np.lexsort((active, -scores))][:n]
     if by == "first" and len(ranked):
         first = (activations[:, ranked] > 0).argmax(axis=0)
         ranked = ranked[np.lexsort((ranked, first))]

@@ -32,18 +32,24 @@ def result_key(sequence: str, model: str, layer: int, normalized: bool, fingerpr
 
 @dataclass
 class CachedArrays:
-    """What a cache holds for one protein: activations and reconstruction figures."""
+    """What a cache holds for one protein: activations and reconstruction figures.
+
+    The figures are None only in a result computed without its reconstruction, which
+    the pipeline never hands to a cache (`to_bytes` refuses one).
+    """
 
     activations: np.ndarray  # [L, F] float32
-    residue_error: np.ndarray  # [L] float32
-    mse: float
-    fve: float
+    residue_error: np.ndarray | None  # [L] float32
+    mse: float | None
+    fve: float | None
 
     @property
     def nbytes(self) -> int:
-        return self.activations.nbytes + self.residue_error.nbytes
+        return self.activations.nbytes + (0 if self.residue_error is None else self.residue_error.nbytes)
 
     def to_bytes(self) -> bytes:
+        if self.residue_error is None or self.mse is None or self.fve is None:
+            raise ValueError("a result without its reconstruction figures is not cached")
         rows, cols = np.nonzero(self.activations)
         buffer = io.BytesIO()
         np.savez(

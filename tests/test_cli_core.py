@@ -1,6 +1,7 @@
 """The core CLI as a user runs it: a real subprocess, real files, real exit codes."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -39,7 +40,25 @@ def test_features_from_fasta_writes_one_array_per_record(cli_env, fixtures_dir, 
         top = result.top_features(4)[0]
         assert f"{top['feature']:>7}  {top['max_activation']:>8.3f}" in proc.stdout
     assert proc.stdout.count("rank  feature") == len(records)
+    assert "SAE reconstruction" not in proc.stdout  # only on request: it costs a matrix product per residue
     assert "synthetic weights" in proc.stderr
+
+
+def test_features_reports_the_reconstruction_on_request(cli_env, synthetic_weights_dir, tmp_path):
+    from tests.test_pipeline import independent_features
+
+    sequence = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+    proc = run_cli("features", "--sequence", sequence, "--layer", "2", "--reconstruction", "--quiet",
+                   "--out", str(tmp_path / "x.npz"), env=cli_env)
+    assert proc.returncode == 0, proc.stderr
+    _, x, x_hat = independent_features(synthetic_weights_dir, sequence, 2, True)
+    mse = ((x - x_hat) ** 2).mean()
+    fve = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
+    heading = next(line for line in proc.stdout.splitlines() if line.startswith("query"))
+    printed = re.search(r"SAE reconstruction: MSE (\S+), variance explained (\S+)%$", heading)
+    assert printed, heading
+    assert float(printed[1]) == pytest.approx(mse, rel=2e-3)
+    assert float(printed[2]) == pytest.approx(100 * fve, abs=0.06)
 
 
 def test_features_raw_sequence_is_named_query_and_unnormalized_differs(cli_env, tmp_path):

@@ -21,6 +21,17 @@ def _acts():
     return a
 
 
+@pytest.mark.parametrize("by", ["max", "mean"])
+def test_rank_features_equals_a_full_sort_with_ties(by):
+    rng = np.random.default_rng(7)
+    # Activations on a coarse grid: many features tie on their maximum and mean.
+    a = np.where(rng.random((40, 300)) < 0.05, rng.integers(1, 4, (40, 300)) / 2, 0).astype(np.float32)
+    score = a.mean(axis=0) if by == "mean" else a.max(axis=0)
+    expected = sorted((f for f in range(300) if a[:, f].max() > 0), key=lambda f: (-score[f], f))
+    for n in (1, 5, 17, len(expected) - 1, len(expected), 1000):
+        assert rank_features(a, n, by) == expected[:n]
+
+
 def test_rank_features_orders():
     a = _acts()
     assert rank_features(a, 10, "max") == [3, 7, 1, 5]

@@ -152,3 +152,30 @@ def test_device_setting(shared_pipeline_factory, monkeypatch):
     pipeline.settings = pipeline.settings.with_(device="auto")
     result = pipeline.features([SEQ], 1)[0]
     assert pipeline.embedder.device == resolve_device("auto") and result.activations.dtype == np.float32
+
+
+def test_activations_without_reconstruction_are_the_same_and_cached_results_stay_whole(
+    shared_pipeline_factory, synthetic_weights_dir, tmp_path
+):
+    pipeline = shared_pipeline_factory(cache_dir=tmp_path)
+    bare = list(pipeline.iter_features([SEQ], 2, remember=False, reconstruction=False))[0]
+    assert (bare.residue_error, bare.mse, bare.fraction_variance_explained) == (None, None, None)
+    f, _, _ = independent_features(synthetic_weights_dir, SEQ, 2, True)
+    np.testing.assert_allclose(bare.activations, f, rtol=1e-3, atol=1e-4)
+    whole = pipeline.features([SEQ], 2)[0]
+    np.testing.assert_array_equal(bare.activations, whole.activations)  # the decode changes nothing else
+
+    # A result that goes to the caches is computed whole even when the caller wants no error.
+    other = "GSHMLEDPVKTAWQRS"
+    kept = list(pipeline.iter_features([other], 2, reconstruction=False))[0]
+    assert kept.mse is not None and kept.residue_error.shape == (len(other),)
+    pipeline.flush()
+    later = shared_pipeline_factory(cache_dir=tmp_path).features([other], 2)[0]
+    assert later.from_cache and later.mse == kept.mse
+
+
+def test_a_result_without_its_reconstruction_is_never_written_to_a_cache():
+    from interplm_core.results_cache import CachedArrays
+
+    with pytest.raises(ValueError, match="not cached"):
+        CachedArrays(np.zeros((2, 4), np.float32), None, None, None).to_bytes()
