@@ -200,8 +200,8 @@ class FeaturePipeline:
         `remember=False` reads the caches but does not fill them: for an export whose
         output file is the durable copy (filling the disk cache cost a quarter of a
         corpus run's time, and the memory cache would hold arrays nobody asks for again).
-        `reconstruction=False` skips the SAE's decode, a third of a corpus run's matrix
-        products, for a caller that reports no reconstruction error: its results carry
+        `reconstruction=False` skips the SAE's decode (a product up to the encoder's size)
+        for a caller that reports no reconstruction error: its results carry
         None there unless a cache had them. Results bound for the caches are always
         computed whole, so a later caller who wants the error finds it.
         """
