@@ -169,6 +169,7 @@ def test_features_parquet_holds_every_non_zero_activation(cli_env, fixtures_dir,
         assert proc.returncode == 0, proc.stderr
     table = pq.read_table(sparse)
     assert table.schema.names == ["record", "position", "feature", "value"]
+    assert [str(t) for t in table.schema.types] == ["string", "int32", "int32", "float"]  # plain types read back
     assert "non-zero activations of 8 record(s)" in proc.stdout or "8 array(s)" in proc.stdout
     arrays = np.load(dense)
     records = table["record"].to_numpy(zero_copy_only=False)
