@@ -252,16 +252,15 @@ class FeaturePipeline:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     @staticmethod
-    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool, reconstruct: bool = True) -> CachedArrays:
+    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool, reconstruct: bool) -> CachedArrays:
         x = torch.from_numpy(embedding).to(sae.device)
         raw = sae.encode_raw(x)
-        if not reconstruct:
-            return CachedArrays(sae.rescaled(raw, normalized).cpu().numpy(), None, None, None)
-        quality = reconstruction_quality(x, sae.decode_raw(raw))
-        features = sae.rescaled(raw, normalized)
-        return CachedArrays(
-            features.cpu().numpy(), quality.residue_error, quality.mse, quality.fraction_variance_explained
-        )
+        # The decode reads the raw activations, so it comes before the in-place rescale.
+        quality = reconstruction_quality(x, sae.decode_raw(raw)) if reconstruct else None
+        features = sae.rescaled(raw, normalized).cpu().numpy()
+        if quality is None:
+            return CachedArrays(features, None, None, None)
+        return CachedArrays(features, quality.residue_error, quality.mse, quality.fraction_variance_explained)
 
     def _result(self, record, layer, normalized, arrays: CachedArrays, synthetic: bool, from_cache: bool) -> FeatureResult:
         return FeatureResult(
