@@ -42,6 +42,12 @@ def analyse(at, source: str, value: str) -> None:
     at.button[[b.label for b in at.button].index("Analyse")].click().run()
 
 
+def chooser(at):
+    """The Protein page's feature chooser (its key changes with the selection: ui/state.chooser_key)."""
+    (widget,) = [m for m in at.multiselect if m.label.startswith("Selected features")]
+    return widget
+
+
 def texts(at) -> str:
     """All visible text of markdown, captions, headers, alerts: what a user reads."""
     parts = []

@@ -13,7 +13,7 @@ from interplm_core.atlas.reader import FeatureAtlas
 from interplm_core.atlas.uniprot_corpus import fetch_corpus
 from interplm_core.figures import named_feature_label
 from interplm_core.overlap import annotation_label, score_overlap
-from tests.app_fixtures import new_app, texts
+from tests.app_fixtures import chooser, new_app, texts
 
 
 def _heatmap(at) -> dict:
@@ -47,7 +47,7 @@ def test_features_are_named_on_the_first_protein_without_an_atlas(app_env):
     at.session_state["selected"] = [named]
     at.run()
     assert f"f{named} · {names[named]}" in texts(at).replace("\\", "")
-    assert at.multiselect(key="selected_widget").format_func(named) == named_feature_label(named, names[named])
+    assert chooser(at).format_func(named) == named_feature_label(named, names[named])
 
 
 def test_order_by_annotation_groups_features_under_their_annotation(app_env):

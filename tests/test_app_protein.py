@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.app_fixtures import analyse, coloured_residues, new_app, texts, viewer_scenes
+from tests.app_fixtures import analyse, chooser, coloured_residues, new_app, texts, viewer_scenes
 
 
 def _plotly(at):
@@ -23,7 +23,7 @@ def test_shared_url_opens_the_protein_with_heatmap_structure_and_banner(app_env)
     assert "AlphaFold DB AF-P61626-F1" in shown
     assert len(_plotly(at)) == 1
     assert at.session_state["selected"] == [12, 34]
-    assert at.multiselect(key="selected_widget").value == [12, 34]
+    assert chooser(at).value == [12, 34]
     assert at.query_params["acc"] == "P61626" and at.query_params["f"] == "12,34"
     # One live 3D viewer, sent the AlphaFold model coloured by f12 (red) and f34 (blue): each
     # residue where either fires takes the colour of the stronger one (AF numbering = position).
@@ -115,9 +115,9 @@ def test_bad_input_shows_a_message_and_keeps_the_last_protein(app_env, kind, val
 def test_feature_chooser_and_sort_order_update_the_url(app_env):
     at = new_app(acc="P61626")
     at.run()
-    options = at.multiselect(key="selected_widget").options
+    options = chooser(at).options
     chosen = [int(o.lstrip("f")) for o in options[2:4]]
-    at.multiselect(key="selected_widget").set_value(chosen).run()
+    chooser(at).set_value(chosen).run()
     assert at.session_state["selected"] == chosen
     assert at.query_params["f"] == ",".join(map(str, chosen))
     at.radio(key="sort").set_value("clustered").run()
@@ -157,6 +157,46 @@ def test_heatmap_clicks_select_and_unselect_features():
     at.session_state["clicks"] = [{"y": "f12"}, {"y": "f5"}, {"y": "f5"}]
     at.run()
     assert at.markdown[-1].value == "selected=[5]"  # the last one stays selected
+
+
+def test_a_click_during_a_run_is_not_undone_by_the_chooser_the_browser_has_not_redrawn():
+    """Two quick clicks: the browser reports the second before it has drawn the first one's run.
+    Its report still carries the feature chooser as it was, and that old value must not be taken
+    for the user's edit (it would silently drop the first click; seen in CI)."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from ui.panels import feature_chooser, select_clicked
+        from ui.state import init_state
+
+        init_state()
+        for point in st.session_state.pop("clicks", []):
+            select_clicked(point)
+        feature_chooser(list(range(1, 12)))
+        st.write(f"selected={st.session_state['selected']}")
+
+    at = AppTest.from_function(script)
+    at.session_state["clicks"] = [{"y": "f1"}, {"y": "f2"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[2, 1]" and chooser(at).value == [2, 1]
+    drawn = at._tree.get_widget_states()  # what the browser shows now
+    at.session_state["clicks"] = [{"y": "f7"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[7, 2, 1]"
+    # The next click arrives with the browser's widgets as drawn before the f7 run: AppTest's
+    # public run() would send the current ones, so the old report is replayed by hand.
+    at.session_state["clicks"] = [{"y": "f9"}]
+    at._run(widget_state=drawn)
+    assert at.markdown[-1].value == "selected=[9, 7, 2]"
+    assert chooser(at).value == [9, 7, 2]
+    # The chooser itself still works, on the widget the browser has drawn.
+    chooser(at).set_value([4]).run()
+    assert at.markdown[-1].value == "selected=[4]" and chooser(at).value == [4]
+    at.session_state["clicks"] = [{"y": "f5"}]
+    at.run()
+    assert at.markdown[-1].value == "selected=[5, 4]" and chooser(at).value == [5, 4]
 
 
 def test_uploaded_structure_is_analysed_on_its_own_chain(app_env, fixtures_dir):
@@ -238,8 +278,8 @@ def test_loading_does_not_shift_the_page_below_it(app_env):
     next(b for b in at.button if b.label == "Analyse").click().run()
     assert not at.exception and "P61626 · LYSC_HUMAN" in texts(at)
     loading = layout(at)
-    option = at.multiselect(key="selected_widget").options[3]
-    at.multiselect(key="selected_widget").set_value([int(option.lstrip("f"))]).run()  # an ordinary run
+    option = chooser(at).options[3]
+    chooser(at).set_value([int(option.lstrip("f"))]).run()  # an ordinary run
     assert same_places(layout(at), loading), (layout(at), loading)
     at.text_input(key="query").set_value("NOTANACCESSION_XYZ")
     next(b for b in at.button if b.label == "Analyse").click().run()  # a failed load: message in the slot

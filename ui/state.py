@@ -212,4 +212,22 @@ def set_selected(features: list[int]) -> None:
         if int(f) not in unique:
             unique.append(int(f))
     st.session_state["selected"] = unique[:MAX_SELECTED]
-    st.session_state["selected_widget"] = list(st.session_state["selected"])
+    renew_chooser()
+
+
+def chooser_key() -> str:
+    """The feature chooser's widget key (ui/panels.py). It changes each time the selection is
+    set from code (a heatmap click, an annotation, a link), so the chooser drawn next is a new
+    widget showing the new selection.
+
+    Why not write the new value into one fixed key: a browser that has not yet drawn it reports
+    the old value with its next event (a second click during the first one's run), and
+    Streamlit takes any difference for the user's edit, whose callback would undo the click.
+    A stale widget's report is ignored instead (`panels._sync_from_widget`).
+    """
+    return f"selected_widget_{st.session_state.get('_chooser_version', 0)}"
+
+
+def renew_chooser() -> None:
+    """Draw the chooser as a new widget from the next run on (see `chooser_key`)."""
+    st.session_state["_chooser_version"] = st.session_state.get("_chooser_version", 0) + 1
