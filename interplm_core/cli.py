@@ -93,12 +93,13 @@ def _cmd_features(args) -> int:
     with FeatureFile(out, compress=args.compress) as output:
         # The output file is the durable copy: the result caches are read, not filled.
         results = pipeline.iter_features(
-            records, args.layer, normalized=not args.unnormalized, remember=False, reconstruction=args.reconstruction
+            records, args.layer, normalized=not args.unnormalized, remember=False, reconstruction=args.reconstruction,
+            allocate=output.array,
         )
         for name, result in zip(names, results):
-            output.write(name, result.activations)  # [length, dict size] float32
             written, synthetic, width = written + 1, synthetic or result.synthetic, result.activations.shape[1]
             _print_top_features(result, scale, args.top, args.reconstruction)
+            output.write(name, result.activations)  # [length, dict size] float32; the file's from here on
     warn_if_synthetic(synthetic)
     if out.suffix == ".parquet":
         print(f"\nWrote the non-zero activations of {written} record(s) (record, position, feature, value) to {out}")

@@ -26,6 +26,10 @@ class OfflineError(InterPLMError):
     """Offline mode is on and the answer is not in the local cache."""
 
 
+class OutputError(InterPLMError):
+    """An output file could not be written (a full disk, no permission)."""
+
+
 class WeightsUnavailableError(InterPLMError):
     """Model weights are neither on disk nor downloadable; says what to fetch and where."""
 

@@ -2,8 +2,9 @@
 
 Two layouts, chosen by the output's suffix:
 - `.npz` (dense): one [residues, features] float32 array per record id, read back with
-  `np.load(path)[record_id]`. Stored uncompressed by default: compressing 0.5 GB of
-  mostly-zero float32 cost more than computing it; `compress=True` deflates instead.
+  `np.load(path)[record_id]`. Stored uncompressed by default, block-aligned and written
+  by direct I/O (`direct_npz`): compressing 0.5 GB of mostly-zero float32 cost more than
+  computing it; `compress=True` deflates instead (through `zipfile`).
 - `.parquet` (sparse): one row per non-zero activation, columns `record` (the record
   id), `position` (1-based residue), `feature` and `value`; for corpora whose dense
   arrays would not fit anywhere. Written with pyarrow in row groups, one per batch.
@@ -26,7 +27,8 @@ from typing import Self
 
 import numpy as np
 
-from .errors import InputError
+from .direct_npz import BufferPool, DirectNpzWriter
+from .errors import InputError, OutputError
 
 FORMATS = (".npz", ".parquet")
 
@@ -37,26 +39,28 @@ def check_output_path(path: Path) -> None:
         raise InputError(f"--out must end in .npz (dense) or .parquet (sparse) (got {path.name}).")
 
 
-class DenseNpzWriter:
-    """An .npz archive that `np.load` reads like `np.savez`'s, written array by array."""
+class DeflatedNpzWriter:
+    """A compressed .npz (`--compress`), as `np.savez_compressed` writes it, array by array."""
 
-    def __init__(self, path: Path, compress: bool = False):
-        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        self._zip = zipfile.ZipFile(path, "w", compression=method, allowZip64=True)
+    def __init__(self, path: Path):
+        self._file = open(path, "wb")  # closed by close() or abort()
+        self._zip = zipfile.ZipFile(self._file, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
 
     def write(self, record_id: str, activations: np.ndarray) -> None:
         array = np.ascontiguousarray(activations, dtype=np.float32)
         with self._zip.open(f"{record_id}.npy", "w", force_zip64=True) as entry:
-            # numpy's own header, then the array's bytes in one piece. np.lib.format.write_array
-            # copies an array bound for anything but a real file through tobytes in 16 MiB
-            # pieces, holding the GIL: 0.46 s of copying per 0.5 GB corpus that stalled the
-            # main thread's Python between matrix products.
+            # numpy's own header, then the array's bytes in one piece (np.lib.format.write_array
+            # copies an array bound for anything but a real file through tobytes, holding the GIL).
             npy = np.lib.format
             npy.write_array_header_1_0(entry, npy.header_data_from_array_1_0(array))
             entry.write(array.data.cast("B"))
 
     def close(self) -> None:
         self._zip.close()
+        self._file.close()
+
+    def abort(self) -> None:
+        self._file.close()
 
 
 class SparseParquetWriter:
@@ -103,6 +107,9 @@ class SparseParquetWriter:
         self._flush()
         self._writer.close()
 
+    def abort(self) -> None:
+        self._writer.close()
+
 
 class FeatureFile:
     """The output file being written: in a hidden partial file, renamed into place only
@@ -110,23 +117,45 @@ class FeatureFile:
 
     `write` hands the array to a writer thread and returns; a failure there (a full
     disk) is raised by the next `write` or on leaving the `with` block, and the partial
-    file is removed.
+    file is removed. `array` lends the memory for the next array to write: for a dense
+    .npz, page-aligned buffers that go to the disk without a copy (`direct_npz`).
     """
 
     QUEUED_ARRAYS = 4  # bounds the memory waiting for the disk (4 x 20 MB at 500 residues)
 
     def __init__(self, path: Path, compress: bool = False):
         check_output_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._partial = path.with_name(f".{path.name}.partial")
-        self._writer = SparseParquetWriter(self._partial) if path.suffix == ".parquet" else DenseNpzWriter(self._partial, compress)
+        self._writer: DirectNpzWriter | DeflatedNpzWriter | SparseParquetWriter
+        self._buffers: BufferPool | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".parquet":
+                self._writer = SparseParquetWriter(self._partial)
+            elif compress:
+                self._writer = DeflatedNpzWriter(self._partial)
+            else:
+                self._writer = DirectNpzWriter(self._partial)
+                # One being filled, the queued ones, one being written.
+                self._buffers = BufferPool(self.QUEUED_ARRAYS + 2)
+        except OSError as err:
+            raise self._output_error(err) from err
         self._queue: queue.Queue[tuple[str, np.ndarray] | None] = queue.Queue(maxsize=self.QUEUED_ARRAYS)
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="feature-file-writer", daemon=True)
         self._thread.start()
 
+    def array(self, rows: int, cols: int) -> np.ndarray:
+        """Memory for an array that will be written here ([rows, cols] float32, contents
+        undefined). Pass it to `write` when it is filled, and do not read it after that:
+        it is reused once written."""
+        if self._buffers is None:
+            return np.empty((rows, cols), dtype=np.float32)
+        return self._buffers.take(rows, cols)
+
     def write(self, record_id: str, activations: np.ndarray) -> None:
+        """Queue one array for writing (an array from `array` is the file's from now on)."""
         self._raise_failure()
         self._queue.put((record_id, activations))
 
@@ -137,10 +166,23 @@ class FeatureFile:
                     self._writer.write(*item)
                 except BaseException as failure:  # handed to the caller's thread by _raise_failure
                     self._failure = failure
+            if self._buffers is not None:
+                self._buffers.give_back(item[1])
 
     def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
+        if self._failure is None:
+            return
+        if isinstance(self._failure, OSError):
+            raise self._output_error(self._failure) from self._failure
+        raise self._failure
+
+    def _output_error(self, err: OSError) -> OutputError:
+        """What the user reads when the disk says no: why, and that nothing half-written is left."""
+        reason = err.strerror or str(err)
+        return OutputError(
+            f"Could not write {self.path}: {reason}. Nothing was written there (an earlier file of that name, "
+            "if any, is unchanged); free some space or choose another output path."
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -148,13 +190,17 @@ class FeatureFile:
     def __exit__(self, error_type, error, traceback) -> None:
         self._queue.put(None)
         self._thread.join()
-        try:
+        if error_type is not None or self._failure is not None:
+            self._writer.abort()
+            self._partial.unlink(missing_ok=True)
             self._raise_failure()
+            return
+        try:
             self._writer.close()
+            os.replace(self._partial, self.path)
+        except OSError as err:
+            self._partial.unlink(missing_ok=True)
+            raise self._output_error(err) from err
         except BaseException:
             self._partial.unlink(missing_ok=True)
             raise
-        if error_type is None:
-            os.replace(self._partial, self.path)
-        else:
-            self._partial.unlink(missing_ok=True)

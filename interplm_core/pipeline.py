@@ -191,6 +191,7 @@ class FeaturePipeline:
         chunk: int = 32,
         remember: bool = True,
         reconstruction: bool = True,
+        allocate: Callable[[int, int], np.ndarray] | None = None,
     ) -> Iterator[FeatureResult]:
         """Features for each record, in order, `chunk` records at a time.
 
@@ -204,6 +205,9 @@ class FeaturePipeline:
         for a caller that reports no reconstruction error: its results carry
         None there unless a cache had them. Results bound for the caches are always
         computed whole, so a later caller who wants the error finds it.
+        `allocate(rows, features)` gives the memory each computed activation matrix is
+        encoded into (float32, C order): the export's reusable, disk-aligned buffers. It
+        serves only results not remembered (a cached array must keep its memory).
         """
         self.spec.check_layer(layer)
         checked = [_as_record(r) for r in records]
@@ -227,7 +231,9 @@ class FeaturePipeline:
             for index, record in enumerate(part):
                 ready = found[index]
                 if ready is None:
-                    ready = self._encode(sae, embeddings.pop(index), normalized, reconstruction or remember)
+                    embedding = embeddings.pop(index)
+                    out = allocate(len(embedding), sae.dict_size) if allocate and not remember else None
+                    ready = self._encode(sae, embedding, normalized, reconstruction or remember, out)
                     if remember:
                         self.memory.put(keys[index], ready)
                         self.disk.put_later(keys[index], ready)
@@ -252,9 +258,10 @@ class FeaturePipeline:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
     @staticmethod
-    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool, reconstruct: bool) -> CachedArrays:
+    def _encode(sae: SparseAutoencoder, embedding: np.ndarray, normalized: bool, reconstruct: bool,
+                out: np.ndarray | None = None) -> CachedArrays:
         x = torch.from_numpy(embedding).to(sae.device)
-        raw = sae.encode_raw(x)
+        raw = sae.encode_raw(x, torch.from_numpy(out) if out is not None and sae.device.type == "cpu" else None)
         # The decode reads the raw activations, so it comes before the in-place rescale.
         quality = reconstruction_quality(x, sae.decode_raw(raw)) if reconstruct else None
         features = sae.rescaled(raw, normalized).cpu().numpy()

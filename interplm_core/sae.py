@@ -94,15 +94,16 @@ class SparseAutoencoder:
         )
 
     @torch.inference_mode()
-    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder's output before its ReLU: [N, D] -> [N, F], on the SAE's device."""
+    def pre_activations(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's output before its ReLU: [N, D] -> [N, F], on the SAE's device
+        (into `out` [N, F] when given: the same numbers, in the caller's memory)."""
         x = x.to(self.device)
-        return torch.addmm(self.encoder_bias, x - self.bias, self.encoder_weight.T)
+        return torch.addmm(self.encoder_bias, x - self.bias, self.encoder_weight.T, out=out)
 
     @torch.inference_mode()
-    def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_raw(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """ReLU activations as the file's weights give them: [N, D] -> [N, F], on the SAE's device."""
-        return self.pre_activations(x).relu_()
+        return self.pre_activations(x, out).relu_()
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, normalized: bool = True) -> torch.Tensor:
