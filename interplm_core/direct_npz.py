@@ -125,7 +125,7 @@ class DirectNpzWriter:
 
     def write(self, record_id: str, activations: np.ndarray) -> None:
         array = np.ascontiguousarray(activations, dtype=np.float32)
-        header = _npy_header(array)
+        header = npy_header(array)
         data = array.data.cast("B") if array.size else memoryview(b"")
         crc = zlib.crc32(data, zlib.crc32(header))
         size = len(header) + len(data)
@@ -141,7 +141,7 @@ class DirectNpzWriter:
         local = struct.pack("<IHHHHHIIIHH", 0x04034B50, _VERSION, flags, 0, dos_time, dos_date,
                             crc, _FULL32, _FULL32, len(name), len(extra))
         self._append(memoryview(local + name + extra + header))
-        self._append_array(data)
+        self._append_array(data, aligned=array.ctypes.data % BLOCK == 0)
         self._members.append(_Member(name, flags, crc, size, offset, dos_time, dos_date))
 
     def close(self) -> None:
@@ -196,10 +196,10 @@ class DirectNpzWriter:
             self._pending = staging[whole:filled]
             data = data[len(chunk):]
 
-    def _append_array(self, data: memoryview) -> None:
-        """Append an array's bytes: straight from its memory when that is block-aligned
+    def _append_array(self, data: memoryview, aligned: bool) -> None:
+        """Append an array's bytes: straight from its memory when that is block-`aligned`
         and the archive is at a block boundary (`write` pads it there), else staged."""
-        if not self._pending and _address(data) % BLOCK == 0:
+        if aligned and not self._pending:
             whole = len(data) - len(data) % BLOCK
             self._write(data[:whole])
             self._length += whole
@@ -223,15 +223,11 @@ class DirectNpzWriter:
             view = view[done:]
 
 
-def _npy_header(array: np.ndarray) -> bytes:
+def npy_header(array: np.ndarray) -> bytes:
     """numpy's own .npy header for `array` (what `np.save` writes before the data)."""
     out = io.BytesIO()
     np.lib.format.write_array_header_1_0(out, np.lib.format.header_data_from_array_1_0(array))
     return out.getvalue()
-
-
-def _address(view: memoryview) -> int:
-    return np.frombuffer(view, dtype=np.uint8).ctypes.data if len(view) else 0
 
 
 def _dos_datetime() -> tuple[int, int]:

@@ -27,7 +27,7 @@ from typing import Self
 
 import numpy as np
 
-from .direct_npz import BufferPool, DirectNpzWriter
+from .direct_npz import BufferPool, DirectNpzWriter, npy_header
 from .errors import InputError, OutputError
 
 FORMATS = (".npz", ".parquet")
@@ -51,8 +51,7 @@ class DeflatedNpzWriter:
         with self._zip.open(f"{record_id}.npy", "w", force_zip64=True) as entry:
             # numpy's own header, then the array's bytes in one piece (np.lib.format.write_array
             # copies an array bound for anything but a real file through tobytes, holding the GIL).
-            npy = np.lib.format
-            npy.write_array_header_1_0(entry, npy.header_data_from_array_1_0(array))
+            entry.write(npy_header(array))
             entry.write(array.data.cast("B"))
 
     def close(self) -> None:
