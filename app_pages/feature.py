@@ -14,7 +14,7 @@ from ui.atlas_views import (
     render_feature_map,
     render_feature_search,
 )
-from ui.state import end_page, set_selected
+from ui.state import end_page, is_current, set_selected, widget_key
 
 protein = st.session_state.get("protein")
 st.title("Feature")
@@ -26,13 +26,14 @@ if protein is None:
 result = protein.result
 selected = st.session_state["selected"]
 default = selected[0] if selected else panels.displayed_features(protein)[0]
-if st.session_state.get("feature_id") != default:
-    st.session_state["feature_id"] = int(default)
+# Set from code whenever the selection changes elsewhere (state.widget_key says why it moves).
+feature_key = widget_key("feature_id", int(default))
 
 
-def _choose() -> None:
-    chosen = int(st.session_state["feature_id"])
-    set_selected([chosen] + [f for f in st.session_state["selected"] if f != chosen])
+def _choose(key: str) -> None:
+    if is_current("feature_id", key):  # not a report from a widget replaced meanwhile
+        chosen = int(st.session_state[key])
+        set_selected([chosen] + [f for f in st.session_state["selected"] if f != chosen])
 
 
 if current_atlas() is not None:
@@ -42,12 +43,12 @@ if current_atlas() is not None:
         with search_tab:
             render_feature_search(protein.layer)
         with map_tab:
-            render_feature_map(protein.layer, highlight=st.session_state["feature_id"])
+            render_feature_map(protein.layer, highlight=st.session_state[feature_key])
 
 c1, c2 = st.columns([1, 3])
-c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1] - 1, step=1, key="feature_id",
-                on_change=_choose)
-feature = int(st.session_state["feature_id"])
+c1.number_input("Feature id", min_value=0, max_value=result.activations.shape[1] - 1, step=1, key=feature_key,
+                on_change=_choose, args=(feature_key,))
+feature = int(st.session_state[feature_key])
 values = result.activations[:, feature]
 names = feature_names(protein)
 c2.markdown(f"### {feature_title(feature, names)} on {protein.title}")

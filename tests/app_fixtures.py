@@ -43,7 +43,7 @@ def analyse(at, source: str, value: str) -> None:
 
 
 def chooser(at):
-    """The Protein page's feature chooser (its key changes with the selection: ui/state.chooser_key)."""
+    """The Protein page's feature chooser (its key changes with the selection: ui/state.widget_key)."""
     (widget,) = [m for m in at.multiselect if m.label.startswith("Selected features")]
     return widget
 

@@ -7,6 +7,12 @@ import re
 from tests.app_fixtures import analyse, new_app, texts, viewer_scenes
 
 
+def feature_box(at):
+    """The Feature page's feature id box (its key moves when the selection changes elsewhere)."""
+    (box,) = [n for n in at.number_input if n.label == "Feature id"]
+    return box
+
+
 def test_feature_page_without_a_protein_says_what_to_do(app_env):
     at = new_app()
     at.switch_page("app_pages/feature.py").run()
@@ -23,13 +29,32 @@ def test_feature_page_shows_profile_structure_residues_and_atlas(app_env):
     assert "f7 on P61626" in shown
     assert "Feature 7 across proteins" in shown and "python -m interplm_core atlas build" in shown  # no atlas yet
     assert len(at.get("plotly_chart")) == 1 and len(viewer_scenes(at)) == 1
-    at.number_input(key="feature_id").set_value(953).run()
+    feature_box(at).set_value(953).run()
     assert not at.exception
     assert "f953 on P61626" in texts(at)
     assert at.session_state["selected"][0] == 953
     table = at.dataframe[0].value
     assert list(table.columns) == ["position", "residue", "activation", "UniProt annotation"]
     assert (table["activation"].diff().dropna() <= 0).all()
+
+
+def test_a_feature_opened_from_code_is_not_undone_by_the_box_the_browser_has_not_redrawn(app_env):
+    """The selection changes from code (here: the Protein page's chooser, as a heatmap click
+    or an atlas pick would); the browser's next report still carries the feature box as it
+    was drawn before, which must not be taken for the user typing the old id back."""
+    at = new_app(acc="P61626", f="7")
+    at.run()
+    at.switch_page("app_pages/feature.py").run()
+    assert feature_box(at).value == 7
+    drawn = at._tree.get_widget_states()  # what the browser shows now
+    at.session_state["selected"] = [12, 7]
+    at.run()
+    assert "### f12 " in texts(at) and feature_box(at).value == 12
+    at._run(widget_state=drawn)  # the next event, reported with the widgets as drawn before
+    assert not at.exception
+    assert at.session_state["selected"][0] == 12 and "### f12 " in texts(at)
+    feature_box(at).set_value(953).run()  # the box itself still works
+    assert at.session_state["selected"][:2] == [953, 12]
 
 
 def test_compare_point_mutations(app_env):

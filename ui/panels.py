@@ -18,7 +18,7 @@ from .annotations import chip_label, feature_names, overlap_table
 from .atlas_views import atlas_percentiles
 from .chart_clicks import chart_clicks
 from .screen import is_dark
-from .state import MAX_SELECTED, SORT_OPTIONS, chooser_key, renew_chooser, set_selected
+from .state import MAX_SELECTED, SORT_OPTIONS, is_current, set_selected, widget_key
 from .viewer3d import live_viewer
 
 SORT_LABELS = {"max": "highest activation", "mean": "mean activation", "first": "first position",
@@ -46,22 +46,17 @@ def select_clicked(point: dict) -> None:
 def _sync_from_widget(key: str) -> None:
     """The user edited the chooser. An edit reported by a chooser that has since been replaced
     (the selection changed from code meanwhile) is dropped: it was made on an outdated view."""
-    if key == chooser_key():
+    if is_current("selected_widget", key):
         st.session_state["selected"] = list(st.session_state.get(key, []))[:MAX_SELECTED]
 
 
 def feature_chooser(options: list[int], names: dict[int, str] | None = None) -> list[int]:
     """Multiselect fallback for selecting features (the heatmap click does the same); chips
     carry each feature's best label (`names`). Its key changes with every selection made
-    from code (`state.chooser_key` says why)."""
+    from code (`state.widget_key` says why)."""
     selected = st.session_state["selected"]
     opts = list(dict.fromkeys(list(selected) + list(options)))
-    key = chooser_key()
-    if key in st.session_state and st.session_state[key] != selected:
-        renew_chooser()
-        key = chooser_key()
-    if key not in st.session_state:
-        st.session_state[key] = list(selected)
+    key = widget_key("selected_widget", list(selected))
     st.multiselect(
         "Selected features (up to 3; or click a row of the heatmap)", opts, key=key, max_selections=MAX_SELECTED,
         format_func=chip_label(names or {}), on_change=_sync_from_widget, args=(key,),

@@ -212,22 +212,28 @@ def set_selected(features: list[int]) -> None:
         if int(f) not in unique:
             unique.append(int(f))
     st.session_state["selected"] = unique[:MAX_SELECTED]
-    renew_chooser()
 
 
-def chooser_key() -> str:
-    """The feature chooser's widget key (ui/panels.py). It changes each time the selection is
-    set from code (a heatmap click, an annotation, a link), so the chooser drawn next is a new
-    widget showing the new selection.
+def widget_key(name: str, shown) -> str:
+    """The key to draw widget `name` under so that it shows `shown`, a value set from code
+    (the feature chooser, the Feature page's feature id).
 
-    Why not write the new value into one fixed key: a browser that has not yet drawn it reports
-    the old value with its next event (a second click during the first one's run), and
-    Streamlit takes any difference for the user's edit, whose callback would undo the click.
-    A stale widget's report is ignored instead (`panels._sync_from_widget`).
+    When the widget last held something else, the key changes: the widget drawn is a new one.
+    Why not write the new value into one fixed key: a browser that has not yet drawn it
+    reports the old value with its next event (a second click during the first one's run),
+    and Streamlit takes any difference for the user's edit, whose callback would undo the
+    change made from code. Callbacks ask `is_current` and ignore a replaced widget's report.
     """
-    return f"selected_widget_{st.session_state.get('_chooser_version', 0)}"
+    versions = st.session_state.setdefault("_widget_versions", {})
+    key = f"{name}_{versions.get(name, 0)}"
+    if key in st.session_state and st.session_state[key] != shown:
+        versions[name] = versions.get(name, 0) + 1
+        key = f"{name}_{versions[name]}"
+    if key not in st.session_state:
+        st.session_state[key] = shown
+    return key
 
 
-def renew_chooser() -> None:
-    """Draw the chooser as a new widget from the next run on (see `chooser_key`)."""
-    st.session_state["_chooser_version"] = st.session_state.get("_chooser_version", 0) + 1
+def is_current(name: str, key: str) -> bool:
+    """Is `key` the one widget `name` is drawn under now (see `widget_key`)?"""
+    return key == f"{name}_{st.session_state.get('_widget_versions', {}).get(name, 0)}"
